@@ -1,0 +1,139 @@
+"""The public API: compose a config, run it, get a Result."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib.resources
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from tqdm.auto import tqdm
+
+from . import config as config_mod
+from . import metrics
+from .errors import ConfigError
+from .model import CRMModel
+from .result import Result
+
+
+def config_dir() -> Path:
+    """The packaged Hydra configs (``configs/`` in the source tree)."""
+    return Path(str(importlib.resources.files("crmsim.configs")))
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, e.g. ``group_options("policy")``."""
+    path = config_dir() / group
+    return sorted(p.stem for p in path.glob("*.yaml")) if path.is_dir() else []
+
+
+def config_groups() -> list[str]:
+    return sorted(p.name for p in config_dir().iterdir()
+                  if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml")))
+
+
+@contextlib.contextmanager
+def _hydra_context() -> Iterator[None]:
+    """Hydra's compose API, usable any number of times, even inside a running Hydra app."""
+    gh = GlobalHydra.instance()
+    saved = None
+    if gh.is_initialized():
+        saved = gh.hydra
+        gh.clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3",
+                                   job_name="crmsim"):
+            yield
+    finally:
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)
+
+
+def _all_keys(node, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in node.items():
+        keys.append(prefix + str(k))
+        if isinstance(v, dict):
+            keys.extend(_all_keys(v, f"{prefix}{k}."))
+    return keys
+
+
+def _unknown_key(key: str, value: object) -> ConfigError:
+    with _hydra_context():
+        base = OmegaConf.to_container(compose(config_name="config"), resolve=False)
+    close = difflib.get_close_matches(key, _all_keys(base), n=3)
+    hint = f"Did you mean {' or '.join(close)}?" if close else ""
+    return ConfigError(key, value, "only keys of the crmsim schema (`crmsim run --help`)", hint)
+
+
+def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
+    msg = str(err)
+    first = msg.splitlines()[0] if msg else type(err).__name__
+    missing = re.search(r"Could not find '([\w/]+)/([^']+)'", msg)
+    if missing:
+        group, option = missing.group(1), missing.group(2)
+        options = group_options(group)
+        return ConfigError(group, option, "one of " + ", ".join(options) if options
+                           else "an existing config group")
+    if isinstance(err, OverrideParseException):
+        bad = re.search(r"override '([^']*)'", msg)
+        return ConfigError("override", bad.group(1) if bad else list(overrides),
+                           "key=value, group=option, +key=value or ~key (Hydra override syntax)")
+    unknown = re.search(r"Could not override '([^']+)'", msg)
+    if unknown:
+        key = unknown.group(1)
+        value = next((o.partition("=")[2] for o in overrides if o.startswith(key + "=")), None)
+        return _unknown_key(key, value)
+    cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        return config_mod.error_from_omegaconf(cause)
+    return ConfigError("overrides", list(overrides), "overrides of existing keys", first)
+
+
+def load_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose the packaged configs with Hydra overrides, e.g. ``["policy=transactional"]``.
+
+    Works from any directory, in notebooks and scripts, any number of times. The result is
+    checked against the schema; a bad value raises ``ConfigError``.
+    """
+    config_mod.register_schema()
+    overrides = list(overrides)
+    try:
+        with _hydra_context():
+            cfg = compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise _composition_error(err, overrides) from None
+    try:
+        config_mod.validate(cfg)
+    except ConfigError as err:
+        if "schema" in err.allowed and "." in err.key:
+            given = next((o.partition("=")[2] for o in overrides
+                          if o.lstrip("+~").startswith(err.key + "=")), err.value)
+            raise _unknown_key(err.key, given) from None
+        raise
+    return cfg
+
+
+def simulate(cfg: DictConfig, progress: bool = False) -> Result:
+    """Run one simulation of ``cfg`` and return its ``Result``."""
+    typed = config_mod.validate(cfg)
+    model = CRMModel(typed)
+    for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
+                  leave=False):
+        model.step()
+    ts = model.timeseries()
+    summary = metrics.summarize(ts, model.population, typed.sim.period_days)
+    customers = pd.DataFrame(model.population.table()) if typed.sim.record_customers else None
+    events = model.events_table() if typed.sim.record_events else None
+    resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)
+    return Result(timeseries=ts, summary=summary, customers=customers,
+                  config=OmegaConf.create(OmegaConf.to_container(resolved, resolve=True)),
+                  events=events)

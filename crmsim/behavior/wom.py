@@ -1,0 +1,74 @@
+"""Word of mouth: salient experiences are told to others, bad ones to more people.
+
+A teller with a positive (negative) salient encounter tells ``tell_positive``
+(``tell_negative``) people: their network neighbours first (each heard with the tie layer's
+rate), and, when they have fewer neighbours than that, people outside the modelled network
+(acquaintances, social media), who are drawn from the whole population. Rare bad experiences go
+viral: each reaches ``viral_reach`` people anywhere and costs the firm reputation (seed 002).
+
+The expected number of messages each person hears is a sparse matrix-vector product; the count
+actually heard is that expectation rounded up or down at random (one uniform per person), so it
+keeps its mean and uses the same random numbers in every run with the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..network import Network
+
+
+def tellers(
+    signal: np.ndarray, salience: float, recommend_prob: float, complain_prob: float, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who tells a good story (``recommend_prob`` of the delighted) and who tells a bad one."""
+    pos = (signal > salience) & (u < recommend_prob)
+    neg = (signal < -salience) & (u < complain_prob)
+    return pos, neg
+
+
+def expected_heard(
+    net: Network,
+    told: np.ndarray,
+    tell_count: float,
+    strong_rate: float,
+    weak_rate: float,
+) -> np.ndarray:
+    """Expected messages each person hears from the tellers in ``told``."""
+    n = net.n
+    told = told.astype(np.float64)
+    if net.complete:
+        # Well-mixed: every teller's messages land on random others.
+        total = tell_count * told.sum()
+        return (total - tell_count * told) / max(n - 1, 1)
+    deg = net.degree.astype(np.float64)
+    per_neighbour = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(n), where=deg > 0)
+    sent = told * per_neighbour
+    lam = strong_rate * net.neighbour_sum(sent, "strong")
+    if net.weak is not None:
+        lam += weak_rate * net.neighbour_sum(sent, "weak")
+    beyond = (told * np.maximum(tell_count - deg, 0.0)).sum()
+    return lam + beyond / n
+
+
+def stochastic_round(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """floor(lam) + 1 with probability frac(lam): integer counts with the same mean."""
+    base = np.floor(lam)
+    return (base + (u < lam - base)).astype(np.int32)
+
+
+def viral(neg_tellers: np.ndarray, viral_prob: float, u: np.ndarray) -> int:
+    """How many of this step's bad experiences go viral."""
+    return int(np.count_nonzero(neg_tellers & (u < viral_prob)))
+
+
+def sentiment_update(
+    sentiment: np.ndarray,
+    heard_pos: np.ndarray,
+    heard_neg: np.ndarray,
+    message_weight: float,
+    memory: float,
+) -> np.ndarray:
+    """Sentiment fades toward neutral and moves with every message heard."""
+    s = memory * sentiment + message_weight * (heard_pos.astype(np.float32) - heard_neg)
+    return np.clip(s, -1.0, 1.0).astype(np.float32)

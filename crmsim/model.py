@@ -1,0 +1,350 @@
+"""CRMModel: one firm, many people, one week at a time.
+
+Read ``step`` aloud and you have the model: the policy acts on what the firm knows; active
+customers meet the firm and judge the encounter; bad encounters become complaints; salient ones
+are told to others; customers decide whether to stay; prospects decide whether to adopt; the
+customers who stayed buy; the firm books it all. Each mechanism is a function in ``behavior/``
+applied to everyone at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import mesa
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from . import metrics
+from .actions import Actions
+from .behavior import adoption, churn, experience, spending, wom
+from .config import CRMConfig, validate
+from .firm import Firm
+from .network import Network, build_network
+from .policies import Policy, make_policy
+from .population import ACTIVE, LAPSED, PROSPECT, TERMINATED, Population
+
+# Mesa logs every step at INFO; a model with hundreds of steps should not.
+logging.getLogger("mesa").setLevel(logging.WARNING)
+
+# One independent random stream per source of randomness, so that changing what one mechanism
+# draws (or a policy) never shifts the draws of another: runs with the same seed are paired.
+STREAMS = ("population", "network", "service", "wom", "churn", "adoption", "spending", "firm",
+           "policy")
+
+EVENT_TYPES = ("acquisition", "purchase", "complaint", "churn", "win_back", "termination")
+
+
+def _reporter(column: str, model: CRMModel):
+    return model.row[column]
+
+
+class CRMModel(mesa.Model):
+    """The CRM world. ``cfg`` is a composed config (validated here) or a typed ``CRMConfig``."""
+
+    def __init__(self, cfg: CRMConfig | DictConfig, policy: Policy | None = None) -> None:
+        c = cfg if isinstance(cfg, CRMConfig) else validate(cfg)
+        super().__init__(rng=c.seed)
+        self.cfg = c
+        self.dt = c.sim.period_days / 365.0
+        seeds = np.random.SeedSequence(c.seed).spawn(len(STREAMS))
+        self.streams = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds, strict=True)}
+
+        self.population = Population.sample(c.market, self.streams["population"])
+        self.network: Network = build_network(
+            c.network.kind, c.market.n_people, c.network.mean_degree, self.streams["network"],
+            rewire_prob=c.network.rewire_prob, path=c.network.path,
+            weak_degree=c.network.weak_degree,
+        )
+        self.firm = Firm(
+            self, c.market.n_people, quality=c.firm.quality, training=c.firm.training,
+            reputation=c.firm.reputation, knowledge_sd=c.firm.knowledge.noise_sd,
+            knowledge_learning=c.firm.knowledge.learning, knowledge_floor=c.firm.knowledge.floor,
+        )
+        self.policy = policy if policy is not None else make_policy(c.policy)
+        self._settle_initial_customers()
+        self.lapse_decay = churn.lapse_signal_decay(c.sim.period_days, c.market.churn.contagion_days)
+
+        self.events: list[pd.DataFrame] = []
+        self.row: dict[str, float] = {}
+        self.datacollector = mesa.DataCollector(
+            model_reporters={col: partial(_reporter, col) for col in metrics.TIMESERIES}
+        )
+        self._record_initial_state()
+
+    # -- the step ---------------------------------------------------------------------------
+    def step(self) -> None:
+        c, pop, firm, s = self.cfg, self.population, self.firm, self.streams
+        n, t = pop.n, self.steps
+        row = dict.fromkeys(metrics.TIMESERIES, 0.0)
+        row["step"] = t
+
+        # 1. The policy acts on what the firm knows.
+        view = firm.observe(pop, self.network.degree, t, s["firm"], s["policy"])
+        actions = self.policy.decide(view, c.firm.crm_budget, t)
+        terminated = self.apply_actions(actions, row)
+
+        # 2. Service encounters. Every stream draws for all n people, every step.
+        active = pop.status == ACTIVE
+        u_meet, u_rude, u_complain, u_recover = s["service"].random((4, n))
+        z = s["service"].standard_normal(n)
+        svc = c.firm.service
+        met = active & (u_meet < svc.encounter_prob + self._effect(actions, "encounter_lift"))
+        rude_p = experience.rude_probability(svc.rude_prob, firm.training, svc.training_effect)
+        noise_sd = svc.noise_sd * (1.0 - np.clip(self._effect(actions, "noise_cut"), 0.0, 1.0))
+        experienced, rude = experience.encounter(
+            met, firm.quality, pop.fit, self._effect(actions, "experience_bonus"), noise_sd,
+            rude_p, svc.rude_shock, c.market.experience.fit_weight, z, u_rude,
+        )
+        ex = c.market.experience
+        pop.satisfaction, pop.expectation, signal = experience.satisfaction_update(
+            met, experienced, pop.satisfaction, pop.expectation, c.market.competitor_quality,
+            ex.disconfirmation_weight, ex.gain, ex.learning_rate, ex.expectation_rate,
+        )
+        firm.learn(met)
+
+        # 3. Complaints and recovery.
+        complained = experience.complaints(signal, ex.salience, pop.complaint_propensity, u_complain)
+        recovered = experience.recovery(
+            complained, svc.recovery_prob + self._effect(actions, "recovery_lift"), u_recover
+        )
+        pop.satisfaction = np.where(
+            recovered, np.minimum(pop.satisfaction + svc.recovery_boost, 1.0), pop.satisfaction
+        ).astype(np.float32)
+        pop.complaints += complained
+        # A bad experience put right is not told as a bad story.
+        signal = np.where(recovered, 0.0, signal)
+
+        # 4. Word of mouth.
+        w = c.wom
+        u_tell, u_viral, u_pos, u_neg = s["wom"].random((4, n))
+        pos, neg = wom.tellers(signal, ex.salience, w.recommend_prob, w.complain_to_others_prob,
+                               u_tell)
+        n_viral = wom.viral(neg, w.viral_prob, u_viral)
+        lam_pos = wom.expected_heard(self.network, pos, w.tell_positive, w.strong_rate, w.weak_rate)
+        lam_neg = wom.expected_heard(self.network, neg, w.tell_negative, w.strong_rate, w.weak_rate)
+        lam_neg += n_viral * w.viral_reach / n
+        heard_pos = wom.stochastic_round(lam_pos, u_pos)
+        heard_neg = wom.stochastic_round(lam_neg, u_neg)
+        pop.sentiment = wom.sentiment_update(pop.sentiment, heard_pos, heard_neg,
+                                             w.message_weight, w.sentiment_memory)
+        firm.reputation = float(np.clip(
+            c.firm.reputation_memory * firm.reputation
+            + (1.0 - c.firm.reputation_memory) * pop.sentiment.mean(dtype=np.float64)
+            - w.viral_reputation_hit * n_viral, -1.0, 1.0))
+
+        # 5. Churn, with contagion from recently lapsed neighbours; lapsed customers may return.
+        ch = c.market.churn
+        u_churn = s["churn"].random(n)
+        active = pop.status == ACTIVE
+        exposure = self._contagion_exposure() if ch.contagion > 0 else 0.0
+        m = churn.hazard_multiplier(
+            pop.satisfaction, pop.commitment, pop.sentiment, pop.switching_cost, pop.price,
+            pop.price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
+            ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion,
+        )
+        left = churn.decide(active & ch.enabled,
+                            churn.leave_probability(pop.base_churn, m, self.dt), u_churn)
+        lapsed = pop.status == LAPSED
+        back_m = np.exp(ch.sentiment_effect * pop.sentiment)
+        back_p = churn.return_probability(
+            ch.winback_rate + self._effect(actions, "return_lift"), back_m, self.dt)
+
+        # 6. Adoption: Bass on the network, moved by sentiment and reputation.
+        a = c.adoption
+        u_adopt = s["adoption"].random(n)
+        prospect = pop.status == PROSPECT
+        share = self.network.neighbour_share(active)
+        p_adopt = adoption.bass_step_probability(
+            share, a.innovation + self._effect(actions, "adoption_lift"), a.imitation, self.dt)
+        p_adopt = adoption.scale_probability(
+            p_adopt, np.exp(a.sentiment_effect * pop.sentiment
+                            + a.reputation_effect * firm.reputation))
+        adopted = prospect & (u_adopt < p_adopt)
+        returned = lapsed & (u_adopt < back_p)
+
+        row["at_risk"] = int(np.count_nonzero(active))
+        self._move(left, LAPSED)
+        pop.lapsed_at[left] = t
+        pop.lapse_signal *= self.lapse_decay
+        pop.lapse_signal[left] = 1.0
+        self._join(adopted | returned)
+        pop.ever_customer |= adopted
+
+        # 7. Spending and payment by those still active after churn.
+        active = pop.status == ACTIVE
+        pop.tenure[active] += 1
+        pop.commitment = experience.commitment_update(
+            active, pop.commitment, pop.satisfaction, ex.commitment_rate, self.dt)
+        u_pay = s["spending"].random(n)
+        amount = spending.spend(active, pop.value, pop.price, pop.satisfaction,
+                                c.market.spend.satisfaction_effect,
+                                self._effect(actions, "spend_uplift"))
+        late, default = spending.payment(active, pop.late_pay_prob, c.market.traits.default_prob,
+                                         u_pay)
+        pop.late_payments += late
+        pop.revenue += amount
+        disc = metrics.discount_factor(t, c.sim.discount_rate, self.dt)
+        pop.margin_discounted += amount * c.firm.margin * disc
+
+        # 8. Accounting and data.
+        revenue = float(amount.sum())
+        sat_now = np.maximum(pop.satisfaction, 0.0)
+        row.update(
+            acquired=int(np.count_nonzero(adopted)),
+            churned=int(np.count_nonzero(left)),
+            won_back=int(np.count_nonzero(returned)),
+            terminated=int(np.count_nonzero(terminated)),
+            encounters=int(np.count_nonzero(met)),
+            rude_incidents=int(np.count_nonzero(rude)),
+            complaints=int(np.count_nonzero(complained)),
+            recovered=int(np.count_nonzero(recovered)),
+            late_payments=int(np.count_nonzero(late)),
+            defaults=int(np.count_nonzero(default)),
+            revenue=revenue,
+            cost_goods=revenue * (1.0 - c.firm.margin),
+            cost_service=float((svc.cost_per_encounter
+                                * (1.0 - svc.satisfied_cost_cut * sat_now[met])).sum()),
+            cost_complaints=svc.complaint_cost * int(np.count_nonzero(complained)),
+            cost_bad_debt=float(amount[default].sum()),
+            cost_fixed=c.firm.fixed_cost,
+            wom_positive=int(heard_pos.sum()),
+            wom_negative=int(heard_neg.sum()),
+            viral_incidents=n_viral,
+            discount_factor=disc,
+        )
+        self._finish_row(row)
+        if c.sim.record_events:
+            self._record_events(t, adopted, returned, left, terminated, complained, amount)
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _effect(actions: Actions, name: str) -> np.ndarray | float:
+        return actions.person.get(name, 0.0)
+
+    def apply_actions(self, actions: Actions, row: dict) -> np.ndarray:
+        """Apply the persistent effects and terminations; return who was terminated."""
+        pop, firm = self.population, self.firm
+        for name, delta in actions.firm.items():
+            setattr(firm, name, float(np.clip(getattr(firm, name) + delta, 0.0, 1.0)))
+        p = actions.person
+        if "commitment" in p:
+            pop.commitment = np.clip(pop.commitment + p["commitment"], 0.0, 1.0)
+        if "switching_cost" in p:
+            pop.switching_cost = np.clip(pop.switching_cost + p["switching_cost"], 0.0, 1.0)
+        if "price" in p:
+            pop.price = np.maximum(pop.price * (1.0 + p["price"]), 0.0).astype(np.float32)
+        if "customization" in p:
+            gain = np.clip(p["customization"], 0.0, 1.0)
+            pop.customization = pop.customization + gain * (1.0 - pop.customization)
+        if "sentiment" in p:
+            pop.sentiment = np.clip(pop.sentiment + p["sentiment"], -1.0, 1.0)
+        if "knowledge" in p:
+            self.firm.learn(p["knowledge"] > 0, p["knowledge"])
+        terminated = np.zeros(pop.n, dtype=bool)
+        if "terminate" in p:
+            terminated = (p["terminate"] > 0) & (pop.status != TERMINATED)
+            self._move(terminated, TERMINATED)
+        for cat, amount in actions.spend.items():
+            row[f"cost_{cat}"] += amount
+        return terminated
+
+    def _settle_initial_customers(self) -> None:
+        """Customers at step 0 have met the firm before: they feel its average encounter."""
+        c, pop = self.cfg, self.population
+        active = pop.status == ACTIVE
+        ex = c.market.experience
+        typical = c.firm.quality + ex.fit_weight * (pop.fit - 0.5)
+        pop.expectation = np.where(active, typical, pop.expectation).astype(np.float32)
+        pop.satisfaction, _, _ = experience.satisfaction_update(
+            active, typical, pop.satisfaction, pop.expectation, c.market.competitor_quality,
+            ex.disconfirmation_weight, ex.gain, learning_rate=1.0, expectation_rate=0.0,
+        )
+
+    def _move(self, mask: np.ndarray, status: int) -> None:
+        self.population.status[mask] = status
+        self.population.tenure[mask] = 0
+
+    def _join(self, mask: np.ndarray) -> None:
+        """New and returning customers start neutral, expecting the market's usual quality."""
+        pop = self.population
+        pop.status[mask] = ACTIVE
+        pop.tenure[mask] = 0
+        pop.satisfaction[mask] = 0.0
+        pop.commitment[mask] = 0.0
+        pop.expectation[mask] = self.cfg.market.competitor_quality
+
+    def _contagion_exposure(self) -> np.ndarray:
+        net, sig = self.network, self.population.lapse_signal
+        if net.complete:
+            # Well-mixed: each person is in touch with mean_degree others drawn at random.
+            return self.cfg.network.mean_degree * (sig.sum() - sig) / max(net.n - 1, 1)
+        exposure = net.neighbour_sum(sig, "strong")
+        if net.weak is not None:
+            exposure += net.neighbour_sum(sig, "weak")
+        return exposure
+
+    def _finish_row(self, row: dict) -> None:
+        pop, firm = self.population, self.firm
+        counts = pop.counts()
+        active = pop.status == ACTIVE
+        row.update(
+            n_prospect=int(counts[PROSPECT]), n_active=int(counts[ACTIVE]),
+            n_lapsed=int(counts[LAPSED]), n_terminated=int(counts[TERMINATED]),
+            satisfaction_mean=metrics.mean_over(pop.satisfaction, active),
+            sentiment_mean=float(pop.sentiment.mean(dtype=np.float64)),
+            commitment_mean=metrics.mean_over(pop.commitment, active),
+            nps=metrics.nps(pop.satisfaction, active),
+            reputation=firm.reputation, quality=firm.quality,
+        )
+        row["crm_spend"] = sum(row[f"cost_{k}"] for k in metrics.CRM_CATEGORIES)
+        row["cost_total"] = row["crm_spend"] + sum(row[k] for k in metrics.OPERATING_COSTS)
+        row["profit"] = row["revenue"] - row["cost_total"]
+        row["profit_discounted"] = row["profit"] * row["discount_factor"]
+        self.row = row
+        self.datacollector.collect(self)
+
+    def _record_initial_state(self) -> None:
+        row = dict.fromkeys(metrics.TIMESERIES, 0.0)
+        row["step"] = 0
+        row["discount_factor"] = 1.0
+        self._finish_row(row)
+        if self.cfg.sim.record_events:
+            initial = self.population.status == ACTIVE
+            none = np.zeros_like(initial)
+            self._record_events(0, initial, none, none, none, none, np.zeros(self.population.n))
+
+    def _record_events(self, t, adopted, returned, left, terminated, complained, amount) -> None:
+        date = pd.Timestamp("2026-01-01") + pd.Timedelta(days=t * self.cfg.sim.period_days)
+        parts = []
+        for kind, mask, amt in (
+            ("acquisition", adopted, None), ("win_back", returned, None), ("churn", left, None),
+            ("termination", terminated, None), ("complaint", complained, None),
+            ("purchase", amount > 0, amount),
+        ):
+            ids = np.flatnonzero(mask)
+            if ids.size:
+                parts.append(pd.DataFrame({
+                    "customer_id": ids, "step": t, "date": date,
+                    "event": pd.Categorical([kind] * ids.size, categories=EVENT_TYPES),
+                    "amount": amt[ids] if amt is not None else 0.0,
+                }))
+        if parts:
+            self.events.append(pd.concat(parts, ignore_index=True))
+
+    # -- outputs ----------------------------------------------------------------------------
+    def timeseries(self) -> pd.DataFrame:
+        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        df["step"] = df["step"].astype(int)
+        return df
+
+    def events_table(self) -> pd.DataFrame:
+        if not self.events:
+            return pd.DataFrame({"customer_id": pd.Series(dtype=np.int64),
+                                 "step": pd.Series(dtype=np.int64),
+                                 "date": pd.Series(dtype="datetime64[ns]"),
+                                 "event": pd.Categorical([], categories=EVENT_TYPES),
+                                 "amount": pd.Series(dtype=np.float64)})
+        return pd.concat(self.events, ignore_index=True)

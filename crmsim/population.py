@@ -1,0 +1,158 @@
+"""The people, as columns.
+
+One numpy array per attribute, one entry per person, so every mechanism updates everyone at
+once (the mesa-frames pattern). A person's index is their id for the whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy.stats import norm
+
+from .config import MarketConfig
+
+PROSPECT, ACTIVE, LAPSED, TERMINATED = 0, 1, 2, 3
+STATUS_NAMES = ("prospect", "active", "lapsed", "terminated")
+
+
+def lognormal_sigma(top20_share: float) -> float:
+    """The lognormal sigma for which the top 20% of people hold ``top20_share`` of the total.
+
+    For a lognormal, the share held by the top fraction f is Phi(sigma - Phi^-1(1 - f)), so
+    sigma = Phi^-1(top20_share) + Phi^-1(0.8); top20_share = 0.2 gives sigma = 0 (equal spend).
+    """
+    return float(norm.ppf(top20_share) + norm.ppf(0.8))
+
+
+def beta_with_mean(rng: np.random.Generator, mean: float, n: int, concentration: float = 4.0):
+    """Per-person probabilities around ``mean`` (a Beta with a+b = concentration)."""
+    if mean <= 0.0 or mean >= 1.0:
+        return np.full(n, mean, dtype=np.float32)
+    return rng.beta(concentration * mean, concentration * (1.0 - mean), n).astype(np.float32)
+
+
+@dataclass
+class Population:
+    """Per-person state. Static traits are sampled once; dynamic state changes every step."""
+
+    # status and history
+    status: np.ndarray          # int8: PROSPECT, ACTIVE, LAPSED, TERMINATED
+    tenure: np.ndarray          # int32: steps in the current customer spell
+    lapsed_at: np.ndarray       # int32: step of the last lapse (-1 never)
+    ever_customer: np.ndarray   # bool
+    # static traits
+    value: np.ndarray           # float32: base spend per step
+    needs: np.ndarray           # float32 (n, dims): a point on the needs simplex
+    needs_distance: np.ndarray  # float32: distance of needs from the standard offering, 0..1
+    base_churn: np.ndarray      # float32: annual base churn probability theta
+    price_sensitivity: np.ndarray
+    complaint_propensity: np.ndarray
+    late_pay_prob: np.ndarray
+    destructive: np.ndarray     # bool
+    innovator: np.ndarray       # bool
+    deal_seeker: np.ndarray     # float32 0..1: drive to chase deals (promotions train it)
+    # dynamic state
+    customization: np.ndarray   # float32 0..1: how far the offering moved toward the needs
+    expectation: np.ndarray     # float32: expected experience, 0..1 scale
+    satisfaction: np.ndarray    # float32 -1..1
+    commitment: np.ndarray      # float32 0..1
+    sentiment: np.ndarray       # float32 -1..1: what the person has heard of the brand
+    switching_cost: np.ndarray  # float32 0..1
+    price: np.ndarray           # float32: price multiplier, 1 = list price
+    lapse_signal: np.ndarray    # float32: 1 at a lapse, fading (churn contagion)
+    # per-person ledgers
+    complaints: np.ndarray      # int32 count
+    late_payments: np.ndarray   # int32 count
+    revenue: np.ndarray         # float64 total
+    margin_discounted: np.ndarray  # float64: discounted gross margin (realised CLV)
+
+    @property
+    def n(self) -> int:
+        return int(self.status.shape[0])
+
+    @property
+    def fit(self) -> np.ndarray:
+        """How well the offering meets each person's needs (1 = perfectly)."""
+        return 1.0 - (1.0 - self.customization) * self.needs_distance
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.status, minlength=4)
+
+    @classmethod
+    def sample(cls, market: MarketConfig, rng: np.random.Generator) -> Population:
+        n = market.n_people
+        t = market.traits
+        status = np.where(rng.random(n) < market.initial_customer_share, ACTIVE, PROSPECT)
+        status = status.astype(np.int8)
+
+        sigma = lognormal_sigma(market.spend.top20_share)
+        mu = np.log(market.spend.mean) - sigma**2 / 2.0   # keeps the mean at spend.mean
+        value = np.exp(mu + sigma * rng.standard_normal(n)).astype(np.float32)
+
+        dims = market.needs.dims
+        needs = rng.dirichlet(np.full(dims, market.needs.concentration), n).astype(np.float32)
+        # Total-variation distance from the standard offering (the simplex centre), scaled to 0..1.
+        if dims > 1:
+            tv = 0.5 * np.abs(needs - 1.0 / dims).sum(axis=1)
+            needs_distance = (tv / (1.0 - 1.0 / dims)).astype(np.float32)
+        else:
+            needs_distance = np.zeros(n, dtype=np.float32)
+
+        base_churn = rng.beta(market.churn.alpha, market.churn.beta, n).astype(np.float32)
+        price_sensitivity = rng.exponential(t.price_sensitivity, n).astype(np.float32)
+        complaint_propensity = beta_with_mean(rng, t.complaint_propensity, n)
+        late_pay_prob = beta_with_mean(rng, t.late_pay_prob, n)
+        destructive = rng.random(n) < t.destructive_share
+        innovator = rng.random(n) < t.innovator_share
+        deal_seeker = (rng.random(n) < t.deal_seeker_share).astype(np.float32)
+
+        active = status == ACTIVE
+        # Existing customers have been with the firm for a while: up to three years.
+        tenure_years = np.where(active, 3.0 * rng.random(n), 0.0)
+        commitment = (1.0 - np.exp(-market.experience.commitment_rate * tenure_years))
+
+        f32 = np.float32
+        return cls(
+            status=status,
+            tenure=np.zeros(n, dtype=np.int32),
+            lapsed_at=np.full(n, -1, dtype=np.int32),
+            ever_customer=active.copy(),
+            value=value,
+            needs=needs,
+            needs_distance=needs_distance,
+            base_churn=base_churn,
+            price_sensitivity=price_sensitivity,
+            complaint_propensity=complaint_propensity,
+            late_pay_prob=late_pay_prob,
+            destructive=destructive,
+            innovator=innovator,
+            deal_seeker=deal_seeker,
+            customization=np.zeros(n, dtype=f32),
+            expectation=np.full(n, market.competitor_quality, dtype=f32),
+            satisfaction=np.zeros(n, dtype=f32),
+            commitment=commitment.astype(f32),
+            sentiment=np.zeros(n, dtype=f32),
+            switching_cost=np.zeros(n, dtype=f32),
+            price=np.ones(n, dtype=f32),
+            lapse_signal=np.zeros(n, dtype=f32),
+            complaints=np.zeros(n, dtype=np.int32),
+            late_payments=np.zeros(n, dtype=np.int32),
+            revenue=np.zeros(n, dtype=np.float64),
+            margin_discounted=np.zeros(n, dtype=np.float64),
+        )
+
+    def table(self) -> dict[str, np.ndarray]:
+        """The per-person columns as a dict (1-d columns only; needs are split per dimension)."""
+        out: dict[str, np.ndarray] = {"customer_id": np.arange(self.n, dtype=np.int64)}
+        for f in fields(self):
+            arr = getattr(self, f.name)
+            if arr.ndim == 1:
+                out[f.name] = arr
+            else:
+                for k in range(arr.shape[1]):
+                    out[f"{f.name}_{k}"] = arr[:, k]
+        out["fit"] = self.fit
+        out["status"] = np.asarray(STATUS_NAMES)[self.status]
+        return out

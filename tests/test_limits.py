@@ -1,0 +1,126 @@
+"""The limit cases of DESIGN section 3, each checked against its closed form.
+
+Tolerances come from the sampling error of the quantity compared, never from a guess:
+- cohort survival: the surviving share is a mean of independent Bernoulli(S(t)) (theta_i are
+  drawn independently), so its sd is exactly sqrt(S(1-S)/N); we allow 4 sd per point;
+- Bass: adoption feeds back on itself, so the spread of F(t) is not binomial; we run R
+  independent seeds and test the mean against F(t) with the t-quantile of the replicate spread
+  (two-sided 0.1%);
+- CLV: per-customer discounted margins are independent; the mean's sd is the sample sd / sqrt(N);
+- 80/20: the top-20% share is a ratio of order statistics; its sd is taken from a bootstrap.
+With fixed seeds every test is deterministic; the tolerances say how far chance could carry it.
+"""
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import betaln
+
+import crmsim
+from crmsim.population import lognormal_sigma
+
+
+def bass_F(t, p, q):
+    e = np.exp(-(p + q) * t)
+    return (1 - e) / (1 + (q / p) * e)
+
+
+def test_bass_diffusion_matches_closed_form():
+    p, q, n, reps, years = 0.03, 0.38, 10_000, 8, 10
+    finals = []
+    for seed in range(reps):
+        cfg = crmsim.load_config([
+            "+validation=bass", f"seed={seed}", f"market.n_people={n}",
+            f"adoption.innovation={p}", f"adoption.imitation={q}", f"sim.steps={years * 52}",
+            "sim.period_days=7",
+        ])
+        ts = crmsim.simulate(cfg).timeseries
+        t_years = ts["step"].to_numpy() * 7 / 365
+        adopted = (ts["n_active"] + ts["n_lapsed"]).to_numpy() / n
+        finals.append((t_years, adopted))
+    t_years = finals[0][0]
+    runs = np.array([a for _, a in finals])
+    checks = [int(np.argmin(np.abs(t_years - y))) for y in range(1, years + 1)]
+    tq = stats.t.ppf(1 - 0.0005, reps - 1)
+    for k in checks:
+        expected = bass_F(t_years[k], p, q)
+        mean, se = runs[:, k].mean(), runs[:, k].std(ddof=1) / np.sqrt(reps)
+        assert abs(mean - expected) <= tq * se + 1e-12, (t_years[k], mean, expected, se)
+    # Without churn nobody ever leaves: cumulative adoption is monotone in every run.
+    assert (np.diff(runs, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("period_days", [7, 30, 73, 365])
+def test_cohort_survival_is_shifted_beta_geometric(period_days):
+    alpha, beta, n, years = 0.704, 1.182, 40_000, 6
+    steps = int(np.ceil(years * 365 / period_days))
+    cfg = crmsim.load_config([
+        "+validation=cohort", f"market.n_people={n}", f"sim.steps={steps}",
+        f"sim.period_days={period_days}", f"market.churn.alpha={alpha}",
+        f"market.churn.beta={beta}", "sim.record_customers=false",
+    ])
+    ts = crmsim.simulate(cfg).timeseries
+    t_years = ts["step"].to_numpy() * period_days / 365
+    survival = ts["n_active"].to_numpy() / n
+    for k in range(1, steps + 1):
+        expected = np.exp(betaln(alpha, beta + t_years[k]) - betaln(alpha, beta))
+        sd = np.sqrt(expected * (1 - expected) / n)
+        assert abs(survival[k] - expected) <= 4 * sd, (period_days, k, survival[k], expected)
+    # Whole years land exactly on steps when period_days divides 365.
+    if 365 % period_days == 0:
+        per_year = 365 // period_days
+        for year in range(1, years + 1):
+            expected = np.exp(betaln(alpha, beta + year) - betaln(alpha, beta))
+            assert abs(survival[year * per_year] - expected) <= 4 * np.sqrt(
+                expected * (1 - expected) / n)
+
+
+@pytest.mark.parametrize("period_days", [7, 30])
+def test_constant_retention_clv(period_days):
+    alpha, beta, spend, margin, i, n, years = 200.0, 800.0, 40.0, 0.25, 0.12, 20_000, 5
+    steps = int(years * 365 // period_days)
+    cfg = crmsim.load_config([
+        "+validation=clv", f"market.n_people={n}", f"sim.steps={steps}",
+        f"sim.period_days={period_days}", f"market.spend.mean={spend}", f"firm.margin={margin}",
+        f"sim.discount_rate={i}", f"market.churn.alpha={alpha}", f"market.churn.beta={beta}",
+    ])
+    res = crmsim.simulate(cfg)
+    dt = period_days / 365
+    k = np.arange(1, steps + 1)
+    # Churn comes before purchase: the margin of step k is collected from those who survived k steps.
+    survival = np.exp(betaln(alpha, beta + k * dt) - betaln(alpha, beta))
+    expected = margin * spend * np.sum(survival / (1 + i) ** (k * dt))
+    clv = res.customers["margin_discounted"].to_numpy()
+    tolerance = 4 * clv.std(ddof=1) / np.sqrt(n)
+    assert abs(res.summary["clv_realised_mean"] - expected) <= tolerance
+    assert res.summary["clv_realised_mean"] == pytest.approx(clv.mean())
+    # With nearly constant retention the sBG sum is the geometric series of Gupta & Lehmann.
+    r = (1 - alpha / (alpha + beta)) ** dt
+    geometric = margin * spend * np.sum((r / (1 + i) ** dt) ** k)
+    assert expected == pytest.approx(geometric, rel=2e-3)
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8, 0.9])
+def test_80_20_spend_concentration(share):
+    n = 100_000
+    cfg = crmsim.load_config([
+        "+validation=clv", f"market.n_people={n}", "sim.steps=3", "market.churn.enabled=false",
+        f"market.spend.top20_share={share}",
+    ])
+    res = crmsim.simulate(cfg)
+    value = res.customers["value"].to_numpy()
+    rng = np.random.default_rng(0)
+    boot = [crmsim.metrics.top_share(value[rng.integers(0, n, n)]) for _ in range(100)]
+    tolerance = 4 * np.std(boot, ddof=1)
+    assert abs(res.summary["top20_revenue_share"] - share) <= tolerance, tolerance
+    # The sample mean of a lognormal has relative sd sqrt(exp(sigma^2) - 1) / sqrt(N).
+    rel_sd = np.sqrt(np.expm1(lognormal_sigma(share) ** 2) / n)
+    assert abs(value.mean() / 25.0 - 1) <= 4 * rel_sd
+
+
+def test_equal_spend_when_top20_share_is_a_fifth():
+    cfg = crmsim.load_config(["+validation=clv", "market.n_people=5000", "sim.steps=2",
+                              "market.churn.enabled=false", "market.spend.top20_share=0.2"])
+    res = crmsim.simulate(cfg)
+    assert np.ptp(res.customers["value"].to_numpy()) == 0
+    assert res.summary["top20_revenue_share"] == pytest.approx(0.2)
