@@ -393,7 +393,7 @@ def _merge_keep_max(
     first = np.ones(keys.size, dtype=bool)
     np.not_equal(keys[1:], keys[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    if starts.size == 0:
+    if starts.size == 0:  # reduceat cannot take an empty index list
         return keys, weight
     return keys[starts], np.maximum.reduceat(weight, starts)
 
