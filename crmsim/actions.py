@@ -12,19 +12,24 @@ import numpy as np
 
 # effect name -> what the model does with it (see CRMModel.apply_actions)
 PERSON_EFFECTS = {
-    "adoption_lift": "extra annual adoption hazard for a prospect this step (marketing reach)",
-    "return_lift": "extra annual return hazard for a lapsed customer this step (win-back offers)",
-    "experience_bonus": "added to experienced quality at this step's encounter",
-    "noise_cut": "share of experience noise removed this step (consistent channels)",
-    "recovery_lift": "added to the probability that a complaint is handled well this step",
-    "spend_uplift": "relative extra spend this step (cross-sell, up-sell)",
-    "encounter_lift": "added to the probability of meeting the firm this step (contacts)",
-    "commitment": "added to commitment (persists)",
-    "switching_cost": "added to switching cost (persists)",
-    "price": "relative price change (persists): +0.1 raises the price by 10%",
-    "customization": "share of the remaining gap between offering and needs closed (persists)",
-    "sentiment": "added to sentiment (persists, fades like any sentiment)",
-    "knowledge": "an interaction that teaches the firm about the person",
+    # this step only
+    "adoption_lift": "extra annual adoption hazard for a prospect (marketing reach)",
+    "return_lift": "extra annual return hazard for a lapsed customer (win-back offers)",
+    "encounter_lift": "added to the probability of meeting the firm (contacts)",
+    "experience_bonus": "added to experienced quality at an encounter",
+    "noise_cut": "share of the spread of experienced quality removed (consistent channels)",
+    "recovery_lift": "added to the probability that a complaint is put right",
+    "discount": "relative price cut felt this step (promotions)",
+    # lasting
+    "commitment": "added to commitment",
+    "switching_cost": "added to switching cost",
+    "exit_fee": "added to the fee charged if the customer leaves",
+    "deal_seeking": "share of the remaining way to full deal-seeking",
+    "price": "relative price change: +0.1 raises the price by 10%",
+    "customization": "share of the gap between offering and needs closed (negative: widened)",
+    "penetration": "added to the extra relative spend from cross-sell and up-sell",
+    "heard": "satisfaction regained by a dissatisfied customer who is listened to",
+    "knowledge": "interactions' worth of learning for the firm",
     "terminate": "the firm ends the relationship (1 = yes)",
 }
 FIRM_EFFECTS = ("quality", "training")

@@ -67,6 +67,7 @@ class ChurnConfig:
     contagion: float = _f(0.0)
     contagion_days: float = _f(0.0, lo_open=True)
     winback_rate: float = _f(0.0)
+    trap_resentment: float = _f(0.0, 2.0)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class TraitsConfig:
     destructive_share: float = _prob()
     innovator_share: float = _prob()
     deal_seeker_share: float = _prob()
+    deal_seeker_premium: float = _f(0.0)
     price_sensitivity: float = _f(0.0)
 
 
@@ -172,7 +174,7 @@ class FirmConfig:
 @dataclass
 class TerminationConfig:
     rules: list[str] = field(default_factory=list)
-    method: str = "direct"
+    method: str = MISSING
     params: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,13 +1,19 @@
 """The firm: a Mesa agent with a ledger and a noisy picture of its customers.
 
-Policies never see the true state of the people; they see a ``FirmView`` built here each step:
-estimates of value, satisfaction and churn risk blurred by per-person noise that shrinks with
-every interaction (IDIC's Identify, information management), plus the firm's own records.
+Policies never see the true state of the people; they see a ``FirmView`` built here each step.
+Facts the firm records itself (who is a customer, since when, what they bought, prices) are
+exact. Everything it must infer (value, needs, satisfaction, churn risk, how often someone
+complains or pays late, who is destructive, who chases deals, who brings ideas) is blurred by
+per-person noise ``knowledge_sd`` that shrinks with every interaction and with investment in
+information (IDIC's Identify, Payne & Frow's information management, the value chain's data &
+IT). Each person's misjudgement is persistent (a fixed standard-normal error per attribute,
+drawn once), so the firm's picture of someone is stable and sharpens as it learns rather than
+flickering from step to step. Estimates are computed only when a policy first asks for them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import mesa
 import numpy as np
@@ -21,29 +27,104 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return v
 
 
-@dataclass(frozen=True)
+ERRORS = ("value", "satisfaction", "risk", "needs_distance", "complaints", "late_payments",
+          "destructive", "innovator", "deal_seeker")
+
+
 class FirmView:
-    """What the firm knows at the start of a step (all arrays read-only, length n)."""
+    """What the firm knows at the start of a step. Arrays have one entry per person."""
 
-    step: int
-    status: np.ndarray            # the firm knows who its customers are
-    tenure: np.ndarray
-    lapsed_at: np.ndarray
-    complaints: np.ndarray        # its own records
-    late_payments: np.ndarray
-    revenue: np.ndarray
-    price: np.ndarray
-    degree: np.ndarray            # social reach (observable: followers, referrals)
-    value_est: np.ndarray         # estimated spend per step
-    satisfaction_est: np.ndarray
-    risk_est: np.ndarray          # estimated annual churn probability
-    needs_est: np.ndarray         # (n, dims) estimated needs
-    knowledge_sd: np.ndarray      # noise level behind the estimates
-    u: np.ndarray                 # uniforms for random targeting (the policy stream)
+    def __init__(self, pop: Population, degree: np.ndarray, knowledge_sd: np.ndarray, step: int,
+                 errors: dict[str, np.ndarray], u: np.ndarray, margin: float,
+                 service_cost: float, quality: float, training: float) -> None:
+        self._pop = pop
+        self._errors = errors
+        self.step = step
+        self.n = pop.n
+        self.margin = margin
+        self.service_cost = service_cost      # expected service cost per customer-step
+        self.quality = quality
+        self.training = training
+        # Exact: the firm's own records.
+        self.status = _read_only(pop.status)
+        self.tenure = _read_only(pop.tenure)
+        self.lapsed_at = _read_only(pop.lapsed_at)
+        self.revenue = _read_only(pop.revenue)
+        self.price = _read_only(pop.price)
+        self.switching_cost = _read_only(pop.switching_cost)   # its own contracts
+        self.exit_fee = _read_only(pop.exit_fee)
+        self.customization = _read_only(pop.customization)
+        self.penetration = _read_only(pop.penetration)
+        self.degree = _read_only(degree)      # social reach is public (followers, referrals)
+        self.knowledge_sd = _read_only(knowledge_sd)
+        self.u = u                            # uniforms for random targeting (policy stream)
 
-    @property
-    def n(self) -> int:
-        return int(self.status.shape[0])
+    def _noise(self, attribute: str) -> np.ndarray:
+        return self.knowledge_sd * self._errors[attribute]
+
+    def _count(self, attribute: str) -> np.ndarray:
+        return getattr(self._pop, attribute) * np.exp(self._noise(attribute))
+
+    def _flag(self, attribute: str, flag: np.ndarray) -> np.ndarray:
+        """The true yes/no seen through noise; above 0.5 reads as 'yes'. A trait the firm
+        sees as yes/no evidence is blurred half as much as an amount: at the starting noise of
+        0.5 about 2% of the 'no's read as 'yes'."""
+        return flag.astype(np.float32) + 0.5 * self._noise(attribute)
+
+    @cached_property
+    def value_est(self) -> np.ndarray:
+        return self._pop.value * (1.0 + self._pop.penetration) * np.exp(self._noise("value"))
+
+    @cached_property
+    def satisfaction_est(self) -> np.ndarray:
+        return np.clip(self._pop.satisfaction + self._noise("satisfaction"), -1.0, 1.0)
+
+    @cached_property
+    def risk_est(self) -> np.ndarray:
+        """Estimated annual churn probability."""
+        return np.clip(self._pop.base_churn * np.exp(self._noise("risk")), 0.0, 1.0)
+
+    @cached_property
+    def needs_est(self) -> np.ndarray:
+        pop = self._pop
+        z = self._errors["needs"]
+        est = np.clip(pop.needs + self.knowledge_sd[:, None] * z / pop.needs.shape[1], 0.0, None)
+        return est / np.maximum(est.sum(axis=1, keepdims=True), 1e-9)
+
+    @cached_property
+    def needs_distance_est(self) -> np.ndarray:
+        return np.clip(self._pop.needs_distance + 0.5 * self._noise("needs_distance"), 0.0, 1.0)
+
+    @cached_property
+    def complaints_est(self) -> np.ndarray:
+        return self._count("complaints")
+
+    @cached_property
+    def late_payments_est(self) -> np.ndarray:
+        return self._count("late_payments")
+
+    @cached_property
+    def destructive_est(self) -> np.ndarray:
+        return self._flag("destructive", self._pop.destructive)
+
+    @cached_property
+    def innovator_est(self) -> np.ndarray:
+        return self._flag("innovator", self._pop.innovator)
+
+    @cached_property
+    def deal_seeker_est(self) -> np.ndarray:
+        return self._flag("deal_seeker", self._pop.deal_seeker > 0.5)
+
+    @cached_property
+    def profit_est(self) -> np.ndarray:
+        """Estimated contribution per step: margin on spend less the cost of serving them."""
+        return self.value_est * self.price * self.margin - self.service_cost
+
+    @cached_property
+    def clv_est(self) -> np.ndarray:
+        """Estimated lifetime contribution: profit per step over the expected remaining life."""
+        steps_left = 52.0 / np.maximum(self.risk_est, 0.02)
+        return self.profit_est * steps_left
 
 
 class Firm(mesa.Agent):
@@ -59,8 +140,14 @@ class Firm(mesa.Agent):
         knowledge_sd: float,
         knowledge_learning: float,
         knowledge_floor: float,
+        rng: np.random.Generator,
+        needs_dims: int,
     ) -> None:
         super().__init__(model)
+        # One persistent error per person and attribute, drawn in a fixed order so that every
+        # policy run on the same seed misjudges the same people in the same way.
+        self.errors = {name: rng.standard_normal(n).astype(np.float32) for name in ERRORS}
+        self.errors["needs"] = rng.standard_normal((n, needs_dims)).astype(np.float32)
         self.quality = quality
         self.training = training
         self.reputation = reputation
@@ -69,30 +156,9 @@ class Firm(mesa.Agent):
         self.floor = min(knowledge_floor, knowledge_sd)  # a floor never adds noise
 
     def observe(self, pop: Population, degree: np.ndarray, step: int,
-                rng: np.random.Generator, policy_rng: np.random.Generator) -> FirmView:
-        n = pop.n
-        sd = self.knowledge_sd
-        z = rng.standard_normal((3, n)).astype(np.float32)
-        needs_noise = rng.standard_normal(pop.needs.shape).astype(np.float32)
-        needs_est = np.clip(pop.needs + sd[:, None] * needs_noise / pop.needs.shape[1], 0.0, None)
-        needs_est /= np.maximum(needs_est.sum(axis=1, keepdims=True), 1e-9)
-        return FirmView(
-            step=step,
-            status=_read_only(pop.status),
-            tenure=_read_only(pop.tenure),
-            lapsed_at=_read_only(pop.lapsed_at),
-            complaints=_read_only(pop.complaints),
-            late_payments=_read_only(pop.late_payments),
-            revenue=_read_only(pop.revenue),
-            price=_read_only(pop.price),
-            degree=_read_only(degree),
-            value_est=pop.value * np.exp(sd * z[0]),
-            satisfaction_est=np.clip(pop.satisfaction + sd * z[1], -1.0, 1.0),
-            risk_est=np.clip(pop.base_churn * np.exp(sd * z[2]), 0.0, 1.0),
-            needs_est=needs_est,
-            knowledge_sd=_read_only(sd),
-            u=policy_rng.random(n),
-        )
+                policy_rng: np.random.Generator, margin: float, service_cost: float) -> FirmView:
+        return FirmView(pop, degree, self.knowledge_sd, step, self.errors, policy_rng.random(pop.n),
+                        margin, service_cost, self.quality, self.training)
 
     def learn(self, interacted: np.ndarray, strength: np.ndarray | float = 1.0) -> None:
         """Each interaction removes ``learning`` of the remaining noise (``strength`` interactions' worth)."""

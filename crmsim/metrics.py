@@ -24,6 +24,7 @@ TIMESERIES: dict[str, str] = {
     "at_risk": "customers who could churn this step (active before churn)",
     "acquired": "prospects who became customers this step",
     "churned": "customers who left this step",
+    "trapped": "customers who wanted to leave but were held by switching costs or exit fees",
     "won_back": "lapsed customers who returned this step",
     "terminated": "relationships the firm ended this step",
     "encounters": "service encounters this step",
@@ -32,8 +33,10 @@ TIMESERIES: dict[str, str] = {
     "recovered": "complaints handled well",
     "late_payments": "purchases paid late",
     "defaults": "purchases never paid",
-    "revenue": "sales this step (including sales later defaulted on)",
-    "cost_goods": "cost of goods sold: revenue x (1 - margin)",
+    "sales": "purchases this step (including purchases never paid)",
+    "exit_fees": "fees paid by customers leaving under an exit penalty",
+    "revenue": "sales + exit_fees",
+    "cost_goods": "cost of goods sold: sales x (1 - margin)",
     "cost_service": "cost of service encounters",
     "cost_complaints": "cost of handling complaints",
     "cost_bad_debt": "revenue never paid",
@@ -97,15 +100,18 @@ def nps(satisfaction: np.ndarray, active: np.ndarray) -> float:
     n = int(np.count_nonzero(active))
     if n == 0:
         return 0.0
-    sat = satisfaction[active]
-    promoters = np.count_nonzero(sat >= PROMOTER_SAT)
-    detractors = np.count_nonzero(sat <= DETRACTOR_SAT)
+    # Counting over the masks avoids gathering the active customers' values (a boolean index
+    # with a scattered mask is ~20x slower than these byte-wise passes at 10**6 people).
+    promoters = np.count_nonzero((satisfaction >= PROMOTER_SAT) & active)
+    detractors = np.count_nonzero((satisfaction <= DETRACTOR_SAT) & active)
     return 100.0 * (promoters - detractors) / n
 
 
 def mean_over(x: np.ndarray, mask: np.ndarray) -> float:
     n = int(np.count_nonzero(mask))
-    return float(x[mask].mean(dtype=np.float64)) if n else 0.0
+    # np.compress gathers the same values in the same order as x[mask] (so the same mean to
+    # the last bit) but ~6x faster when the mask is scattered.
+    return float(np.compress(mask, x).mean(dtype=np.float64)) if n else 0.0
 
 
 def discount_factor(step: int, discount_rate: float, dt: float) -> float:

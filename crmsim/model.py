@@ -62,8 +62,11 @@ class CRMModel(mesa.Model):
             self, c.market.n_people, quality=c.firm.quality, training=c.firm.training,
             reputation=c.firm.reputation, knowledge_sd=c.firm.knowledge.noise_sd,
             knowledge_learning=c.firm.knowledge.learning, knowledge_floor=c.firm.knowledge.floor,
+            rng=self.streams["firm"], needs_dims=c.market.needs.dims,
         )
         self.policy = policy if policy is not None else make_policy(c.policy)
+        svc = c.firm.service
+        self.expected_service_cost = svc.encounter_prob * svc.cost_per_encounter
         self._settle_initial_customers()
         self.lapse_decay = churn.lapse_signal_decay(c.sim.period_days, c.market.churn.contagion_days)
 
@@ -82,7 +85,8 @@ class CRMModel(mesa.Model):
         row["step"] = t
 
         # 1. The policy acts on what the firm knows.
-        view = firm.observe(pop, self.network.degree, t, s["firm"], s["policy"])
+        view = firm.observe(pop, self.network.degree, t, s["policy"], c.firm.margin,
+                            self.expected_service_cost)
         actions = self.policy.decide(view, c.firm.crm_budget, t)
         terminated = self.apply_actions(actions, row)
 
@@ -122,6 +126,9 @@ class CRMModel(mesa.Model):
         u_tell, u_viral, u_pos, u_neg = s["wom"].random((4, n))
         pos, neg = wom.tellers(signal, ex.salience, w.recommend_prob, w.complain_to_others_prob,
                                u_tell)
+        # The trapped and the terminated tell their story too (seed 001: bad reputation).
+        neg = neg | pop.grievance
+        pop.grievance[:] = False
         n_viral = wom.viral(neg, w.viral_prob, u_viral)
         lam_pos = wom.expected_heard(self.network, pos, w.tell_positive, w.strong_rate, w.weak_rate)
         lam_neg = wom.expected_heard(self.network, neg, w.tell_negative, w.strong_rate, w.weak_rate)
@@ -140,13 +147,29 @@ class CRMModel(mesa.Model):
         u_churn = s["churn"].random(n)
         active = pop.status == ACTIVE
         exposure = self._contagion_exposure() if ch.contagion > 0 else 0.0
-        m = churn.hazard_multiplier(
-            pop.satisfaction, pop.commitment, pop.sentiment, pop.switching_cost, pop.price,
-            pop.price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
-            ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion,
-        )
-        left = churn.decide(active & ch.enabled,
-                            churn.leave_probability(pop.base_churn, m, self.dt), u_churn)
+        felt_price = self._felt_price(actions)
+        args = (pop.satisfaction, pop.commitment, pop.sentiment)
+        effects = (ch.satisfaction_effect, ch.commitment_effect, ch.sentiment_effect,
+                   ch.switching_cost_effect, ch.price_effect, ch.contagion)
+        m = churn.hazard_multiplier(*args, pop.switching_cost, felt_price, pop.price_sensitivity,
+                                    exposure, *effects)
+        eligible = active & ch.enabled
+        left = churn.decide(eligible, churn.leave_probability(pop.base_churn, m, self.dt), u_churn)
+        trapped = np.zeros(n, dtype=bool)
+        locked = eligible & (pop.switching_cost > 0)
+        if locked.any():
+            # Who would have left without the lock, and could not (the same draw decides).
+            m_free = churn.hazard_multiplier(*args, 0.0, felt_price, pop.price_sensitivity,
+                                             exposure, *effects)
+            free = churn.decide(locked, churn.leave_probability(pop.base_churn, m_free, self.dt),
+                                u_churn)
+            trapped = free & ~left
+            pop.grievance |= trapped
+            pop.sentiment = np.where(trapped, np.maximum(pop.sentiment - ch.trap_resentment, -1.0),
+                                     pop.sentiment).astype(np.float32)
+        exit_fees = float(pop.exit_fee[left].sum())
+        pop.exit_fee[left] = 0.0
+        pop.switching_cost[left] = 0.0
         lapsed = pop.status == LAPSED
         back_m = np.exp(ch.sentiment_effect * pop.sentiment)
         back_p = churn.return_probability(
@@ -180,8 +203,7 @@ class CRMModel(mesa.Model):
             active, pop.commitment, pop.satisfaction, ex.commitment_rate, self.dt)
         u_pay = s["spending"].random(n)
         amount = spending.spend(active, pop.value, pop.price, pop.satisfaction,
-                                c.market.spend.satisfaction_effect,
-                                self._effect(actions, "spend_uplift"))
+                                c.market.spend.satisfaction_effect, pop.penetration)
         late, default = spending.payment(active, pop.late_pay_prob, c.market.traits.default_prob,
                                          u_pay)
         pop.late_payments += late
@@ -190,7 +212,7 @@ class CRMModel(mesa.Model):
         pop.margin_discounted += amount * c.firm.margin * disc
 
         # 8. Accounting and data.
-        revenue = float(amount.sum())
+        sales = float(amount.sum())
         sat_now = np.maximum(pop.satisfaction, 0.0)
         row.update(
             acquired=int(np.count_nonzero(adopted)),
@@ -203,8 +225,11 @@ class CRMModel(mesa.Model):
             recovered=int(np.count_nonzero(recovered)),
             late_payments=int(np.count_nonzero(late)),
             defaults=int(np.count_nonzero(default)),
-            revenue=revenue,
-            cost_goods=revenue * (1.0 - c.firm.margin),
+            sales=sales,
+            exit_fees=exit_fees,
+            revenue=sales + exit_fees,
+            trapped=int(np.count_nonzero(trapped)),
+            cost_goods=sales * (1.0 - c.firm.margin),
             cost_service=float((svc.cost_per_encounter
                                 * (1.0 - svc.satisfied_cost_cut * sat_now[met])).sum()),
             cost_complaints=svc.complaint_cost * int(np.count_nonzero(complained)),
@@ -225,7 +250,7 @@ class CRMModel(mesa.Model):
         return actions.person.get(name, 0.0)
 
     def apply_actions(self, actions: Actions, row: dict) -> np.ndarray:
-        """Apply the persistent effects and terminations; return who was terminated."""
+        """Apply the lasting effects and terminations; return who was terminated."""
         pop, firm = self.population, self.firm
         for name, delta in actions.firm.items():
             setattr(firm, name, float(np.clip(getattr(firm, name) + delta, 0.0, 1.0)))
@@ -234,25 +259,45 @@ class CRMModel(mesa.Model):
             pop.commitment = np.clip(pop.commitment + p["commitment"], 0.0, 1.0)
         if "switching_cost" in p:
             pop.switching_cost = np.clip(pop.switching_cost + p["switching_cost"], 0.0, 1.0)
+        if "exit_fee" in p:
+            pop.exit_fee += p["exit_fee"]
+        if "deal_seeking" in p:
+            pop.deal_seeker += np.clip(p["deal_seeking"], 0.0, 1.0) * (1.0 - pop.deal_seeker)
         if "price" in p:
             pop.price = np.maximum(pop.price * (1.0 + p["price"]), 0.0).astype(np.float32)
         if "customization" in p:
-            gain = np.clip(p["customization"], 0.0, 1.0)
-            pop.customization = pop.customization + gain * (1.0 - pop.customization)
-        if "sentiment" in p:
-            pop.sentiment = np.clip(pop.sentiment + p["sentiment"], -1.0, 1.0)
+            g = np.clip(p["customization"], -1.0, 1.0)
+            c = pop.customization
+            pop.customization = (c + np.where(g >= 0, g * (1.0 - c), g * (1.0 + c))).astype(np.float32)
+        if "penetration" in p:
+            # Only satisfied customers buy more (seed 002).
+            pop.penetration += p["penetration"] * np.maximum(pop.satisfaction, 0.0)
+        if "heard" in p:
+            sat = pop.satisfaction
+            pop.satisfaction = np.where(sat < 0, np.minimum(sat + p["heard"], 0.0), sat).astype(np.float32)
         if "knowledge" in p:
-            self.firm.learn(p["knowledge"] > 0, p["knowledge"])
+            firm.learn(p["knowledge"] > 0, p["knowledge"])
         terminated = np.zeros(pop.n, dtype=bool)
         if "terminate" in p:
-            terminated = (p["terminate"] > 0) & (pop.status != TERMINATED)
+            terminated = (p["terminate"] > 0) & (pop.status == ACTIVE)
             self._move(terminated, TERMINATED)
+            pop.grievance |= terminated
+            pop.sentiment[terminated] = -1.0
         for cat, amount in actions.spend.items():
             row[f"cost_{cat}"] += amount
         return terminated
 
+    def _felt_price(self, actions: Actions) -> np.ndarray:
+        """The price as the customer feels it this step: discounted by a promotion; without
+        one, a deal-seeker feels the full price as dearer."""
+        pop = self.population
+        discount = np.clip(self._effect(actions, "discount"), 0.0, 1.0)
+        premium = self.cfg.market.traits.deal_seeker_premium * pop.deal_seeker
+        return pop.price * np.where(discount > 0, 1.0 - discount, 1.0 + premium)
+
     def _settle_initial_customers(self) -> None:
-        """Customers at step 0 have met the firm before: they feel its average encounter."""
+        """Customers at step 0 have met the firm before: used to its typical encounter, they
+        feel what it is worth against the competitor."""
         c, pop = self.cfg, self.population
         active = pop.status == ACTIVE
         ex = c.market.experience

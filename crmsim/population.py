@@ -61,6 +61,9 @@ class Population:
     sentiment: np.ndarray       # float32 -1..1: what the person has heard of the brand
     switching_cost: np.ndarray  # float32 0..1
     price: np.ndarray           # float32: price multiplier, 1 = list price
+    penetration: np.ndarray     # float32: extra relative spend from cross-sell and up-sell
+    exit_fee: np.ndarray        # float32: penalty a customer pays on leaving (negative retention)
+    grievance: np.ndarray       # bool: has a bad story to tell next step (trapped, terminated)
     lapse_signal: np.ndarray    # float32: 1 at a lapse, fading (churn contagion)
     # per-person ledgers
     complaints: np.ndarray      # int32 count
@@ -78,7 +81,10 @@ class Population:
         return 1.0 - (1.0 - self.customization) * self.needs_distance
 
     def counts(self) -> np.ndarray:
-        return np.bincount(self.status, minlength=4)
+        """People per status (PROSPECT, ACTIVE, LAPSED, TERMINATED)."""
+        # Four byte-wise comparisons beat np.bincount, which first widens int8 to int64.
+        return np.array([np.count_nonzero(self.status == s) for s in range(len(STATUS_NAMES))],
+                        dtype=np.intp)
 
     @classmethod
     def sample(cls, market: MarketConfig, rng: np.random.Generator) -> Population:
@@ -136,6 +142,9 @@ class Population:
             sentiment=np.zeros(n, dtype=f32),
             switching_cost=np.zeros(n, dtype=f32),
             price=np.ones(n, dtype=f32),
+            penetration=np.zeros(n, dtype=f32),
+            exit_fee=np.zeros(n, dtype=f32),
+            grievance=np.zeros(n, dtype=bool),
             lapse_signal=np.zeros(n, dtype=f32),
             complaints=np.zeros(n, dtype=np.int32),
             late_payments=np.zeros(n, dtype=np.int32),

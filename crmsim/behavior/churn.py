@@ -42,7 +42,12 @@ def hazard_multiplier(
 
 def leave_probability(base_annual: np.ndarray, multiplier: np.ndarray | float, dt: float):
     """1 - (1 - theta)^(dt * m), computed through log1p for accuracy at small theta."""
-    return -np.expm1(dt * multiplier * np.log1p(-np.minimum(base_annual, 1.0 - 1e-12)))
+    x = dt * multiplier * np.log1p(-np.minimum(base_annual, 1.0 - 1e-12))
+    if not isinstance(x, np.ndarray) or x.ndim == 0:
+        return -np.expm1(x)
+    # In place: x is a fresh array, and at 10**6 people each temporary costs ~1 ms.
+    np.expm1(x, out=x)
+    return np.negative(x, out=x)
 
 
 def decide(eligible: np.ndarray, probability: np.ndarray, u: np.ndarray) -> np.ndarray:

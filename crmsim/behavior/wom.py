@@ -36,6 +36,9 @@ def expected_heard(
 ) -> np.ndarray:
     """Expected messages each person hears from the tellers in ``told``."""
     n = net.n
+    if not net.complete and told.dtype == bool and float(tell_count).is_integer():
+        return _expected_heard_from_tellers(net, np.flatnonzero(told), tell_count, strong_rate,
+                                            weak_rate)
     told = told.astype(np.float64)
     if net.complete:
         # Well-mixed: every teller's messages land on random others.
@@ -51,10 +54,36 @@ def expected_heard(
     return lam + beyond / n
 
 
+def _expected_heard_from_tellers(
+    net: Network, tellers: np.ndarray, tell_count: float, strong_rate: float, weak_rate: float
+) -> np.ndarray:
+    """``expected_heard`` for a 0/1 teller mask, working on the tellers only.
+
+    Tellers are a few per cent of the people in a step, so the per-teller shares are computed
+    for them alone and ``neighbour_sum`` scatters from their rows. Every value is the one the
+    general formula gives: ``sent`` holds the same quotients, and ``beyond`` adds the same
+    integers (``tell_count`` is whole here), whose float64 sum is exact in any order.
+    """
+    n = net.n
+    deg = net.degree[tellers].astype(np.float64)
+    sent = np.zeros(n)
+    sent[tellers] = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(tellers.size),
+                              where=deg > 0)
+    lam = net.neighbour_sum(sent, "strong")
+    lam *= strong_rate
+    if net.weak is not None:
+        lam += weak_rate * net.neighbour_sum(sent, "weak")
+    beyond = np.maximum(tell_count - deg, 0.0).sum()
+    lam += beyond / n
+    return lam
+
+
 def stochastic_round(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     """floor(lam) + 1 with probability frac(lam): integer counts with the same mean."""
     base = np.floor(lam)
-    return (base + (u < lam - base)).astype(np.int32)
+    up = u < lam - base
+    base += up
+    return base.astype(np.int32)
 
 
 def viral(neg_tellers: np.ndarray, viral_prob: float, u: np.ndarray) -> int:

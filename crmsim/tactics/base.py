@@ -1,10 +1,11 @@
 """The shape every tactic has, so policies can swap one for another.
 
 A tactic is a lever with a target set, a cost and an effect:
-``select(view, budget) -> indices`` picks whom it reaches from what the firm knows,
-``cost(indices) -> money`` prices that, and ``apply(actions, indices)`` writes the effect into
-the step's ``Actions``. ``run`` does the three and books the spend under the tactic's category.
-Parameter values come from ``configs/policy/tactics/catalogue.yaml`` (one place, with sources).
+``select(view, budget, priority) -> indices`` picks whom it reaches from what the firm knows
+(the highest ``priority`` first, at random when the policy gives none), ``cost(indices)``
+prices that, and ``apply(actions, indices)`` writes the effect into the step's ``Actions``.
+``run`` does the three and books the spend under the tactic's category. Parameter values come
+from ``configs/policy/tactics/catalogue.yaml`` (one place, with their sources).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import numpy as np
 from ..actions import Actions
 from ..errors import ConfigError
 from ..firm import FirmView
+from ..population import ACTIVE
 
 
 class Tactic:
     name: ClassVar[str]
-    category: ClassVar[str]        # ledger category of its spend
-    params: ClassVar[tuple[str, ...]] = ()
+    category: ClassVar[str]            # ledger category of its spend
+    params: ClassVar[tuple[str, ...]] = ("cost_per_customer",)
+    audience: ClassVar[int] = ACTIVE   # the status of the people it can reach
 
     def __init__(self, **params: Any) -> None:
         for key in self.params:
@@ -35,7 +38,7 @@ class Tactic:
         for key in params:
             if key not in allowed:
                 raise ConfigError(f"{prefix}.{key}", params[key],
-                                  f"one of the parameters of '{cls.name}': {', '.join(sorted(allowed))}")
+                                  f"a parameter of '{cls.name}': {', '.join(sorted(allowed))}")
         for key in cls.params:
             if key not in params:
                 raise ConfigError(f"{prefix}.{key}", None, "a number (this parameter has no value)")
@@ -43,18 +46,30 @@ class Tactic:
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{prefix}.{key}", value, "a finite number >= 0")
+        if "cost_per_customer" in cls.params and params.get("cost_per_customer") == 0:
+            raise ConfigError(f"{prefix}.cost_per_customer", 0, "a cost > 0")
 
-    def select(self, view: FirmView, budget: float) -> np.ndarray:
-        raise NotImplementedError
+    # -- the interface ----------------------------------------------------------------------
+    def candidates(self, view: FirmView) -> np.ndarray:
+        return view.status == self.audience
+
+    def unit_cost(self, view: FirmView) -> float:
+        return self.cost_per_customer
+
+    def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None) -> np.ndarray:
+        k = int(budget // self.unit_cost(view)) if budget > 0 else 0
+        order = view.u if priority is None else -priority
+        return take_first(self.candidates(view), order, k)
 
     def cost(self, idx: np.ndarray) -> float:
-        raise NotImplementedError
+        return idx.size * self.cost_per_customer
 
     def apply(self, actions: Actions, idx: np.ndarray) -> None:
         raise NotImplementedError
 
-    def run(self, view: FirmView, budget: float, actions: Actions) -> np.ndarray:
-        idx = self.select(view, budget)
+    def run(self, view: FirmView, budget: float, actions: Actions,
+            priority: np.ndarray | None = None) -> np.ndarray:
+        idx = self.select(view, budget, priority)
         actions.pay(self.category, self.cost(idx))
         self.apply(actions, idx)
         return idx
@@ -64,7 +79,7 @@ class Tactic:
         return f"{type(self).__name__}({args})"
 
 
-def cheapest_first(candidates: np.ndarray, order_key: np.ndarray, k: int) -> np.ndarray:
+def take_first(candidates: np.ndarray, order_key: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` candidates with the smallest ``order_key`` (all of them if fewer)."""
     idx = np.flatnonzero(candidates)
     if k <= 0:
@@ -72,9 +87,3 @@ def cheapest_first(candidates: np.ndarray, order_key: np.ndarray, k: int) -> np.
     if k >= idx.size:
         return idx
     return idx[np.argpartition(order_key[idx], k - 1)[:k]]
-
-
-def affordable(budget: float, unit_cost: float) -> int:
-    if unit_cost <= 0:
-        raise ValueError("a tactic's unit cost must be positive")
-    return int(budget // unit_cost)

@@ -1,0 +1,36 @@
+"""Payne & Frow's five processes (seeds 000, 003).
+
+- Strategy development: choose whom to serve: the top ``segment_share`` of customers by
+  estimated lifetime value are the target segment.
+- Value creation: what the segment gets: ``value_add`` and ``customization``.
+- Multichannel integration: one consistent experience across channels (``multichannel``:
+  experienced quality varies less), for everyone.
+- Information management: ``information`` (data and IT) sharpens every estimate.
+- Performance assessment: a closed loop: every ``review_every`` steps the return of value
+  creation is measured against acquisition's and the budget follows (``ClosedLoop``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..firm import FirmView
+from ..population import ACTIVE
+from .base import ClosedLoop, focus, top_share
+
+
+class PayneFrow(ClosedLoop):
+    name = "payne_frow"
+    required = (*ClosedLoop.required, "segment_share")
+    areas = {
+        "acquisition": ["ads"],
+        "retention": ["value_add", "customization"],
+    }
+
+    def priority(self, tactic: str, view: FirmView) -> np.ndarray | None:
+        segment = top_share(view.clv_est, view.status == ACTIVE, self.params["segment_share"])
+        if tactic == "customization":
+            return focus(view.clv_est * view.needs_distance_est, segment)
+        if tactic in ("value_add", "loyalty", "feedback_request", "triggered_contact"):
+            return focus(view.clv_est, segment)
+        return None

@@ -1,0 +1,56 @@
+"""Offering tactics: what the customer gets.
+
+``customization`` (IDIC's Customize) moves a customer's offering toward their needs: it closes
+a share of the gap between the standard offering and the needs, but only as well as the firm
+knows those needs (the step is scaled by 1 - knowledge noise), at a cost that grows with how
+unusual the needs are. ``cross_sell`` (QCi's penetration: cross-sell and up-sell) adds products
+to a customer's basket: spend rises for good, up to a cap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..actions import Actions
+from ..firm import FirmView
+from .base import Tactic
+
+
+class Customization(Tactic):
+    name = "customization"
+    category = "offering"
+    params = ("cost_per_customer", "step")
+
+    def candidates(self, view: FirmView) -> np.ndarray:
+        return super().candidates(view) & (view.customization < 0.95)
+
+    def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None):
+        # Unusual needs cost more to meet: cost scales with the estimated distance.
+        self._unit = self.cost_per_customer * (0.5 + view.needs_distance_est)
+        self._accuracy = np.clip(1.0 - view.knowledge_sd, 0.0, 1.0)
+        cand = np.flatnonzero(self.candidates(view))
+        order = view.u[cand] if priority is None else -priority[cand]
+        cand = cand[np.argsort(order, kind="stable")]
+        affordable = np.searchsorted(np.cumsum(self._unit[cand]), budget, side="right")
+        return cand[:affordable]
+
+    def cost(self, idx: np.ndarray) -> float:
+        return float(self._unit[idx].sum())
+
+    def apply(self, actions: Actions, idx: np.ndarray) -> None:
+        actions.add("customization", idx, self.step * self._accuracy[idx])
+
+
+class CrossSell(Tactic):
+    name = "cross_sell"
+    category = "offering"
+    params = ("cost_per_customer", "uplift", "max_uplift")
+
+    def candidates(self, view: FirmView) -> np.ndarray:
+        return super().candidates(view) & (view.penetration < self.max_uplift)
+
+    def apply(self, actions: Actions, idx: np.ndarray) -> None:
+        actions.add("penetration", idx, self.uplift)
+
+
+__all__ = ["CrossSell", "Customization"]

@@ -1,0 +1,43 @@
+"""crmsim.compare: paired comparisons across seeds."""
+
+import pytest
+
+import crmsim
+
+
+@pytest.fixture(scope="module")
+def table():
+    base = ["market.n_people=2000", "sim.steps=52"]
+    return crmsim.compare({"transactional": [*base, "policy=transactional"],
+                           "idic": [*base, "policy=idic"]}, seeds=range(6))
+
+
+def test_table_shape(table):
+    assert set(table["variant"]) == {"transactional", "idic"}
+    assert set(crmsim.metrics.SUMMARY) == set(table["kpi"])
+    runs = table.attrs["runs"]
+    assert len(runs) == 12 and set(runs["seed"]) == set(range(6))
+    base = table[(table["variant"] == "transactional")]
+    assert (base["diff"] == 0).all()
+
+
+def test_paired_difference_matches_the_runs(table):
+    runs = table.attrs["runs"].set_index(["variant", "seed"])
+    d = (runs.loc["idic", "npv_profit"] - runs.loc["transactional", "npv_profit"]).mean()
+    row = table[(table["variant"] == "idic") & (table["kpi"] == "npv_profit")].iloc[0]
+    assert row["diff"] == pytest.approx(d)
+    assert row["diff_low"] < row["diff"] < row["diff_high"]
+
+
+def test_pairing_narrows_the_interval(table):
+    """Common random numbers: the same people and luck cancel out of the paired difference."""
+    for kpi in ("npv_profit", "revenue_total", "active_final"):
+        row = table[(table["variant"] == "idic") & (table["kpi"] == kpi)].iloc[0]
+        paired = row["diff_high"] - row["diff_low"]
+        unpaired = row["unpaired_high"] - row["unpaired_low"]
+        assert paired < unpaired, kpi
+
+
+def test_bad_baseline_is_an_error():
+    with pytest.raises(ValueError, match="baseline"):
+        crmsim.compare({"a": ["market.n_people=100"]}, seeds=[0], baseline="b")
