@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev lint clean
+.PHONY: run test bench install install-dev lint clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "crmsim needs Python >= 3.11; run make PYTHON=python3.11 (or newer)")'
@@ -21,13 +21,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## run: set up .venv and run the main job on the built-in default config
+## run: set up .venv and run the main job: every CRM framework on the default market, 20 seeds
+## each, compared with the transactional baseline (verdict table + results/compare_policies/...)
 run: $(VENV)/.installed
-	$(BIN)/crmsim run
+	$(BIN)/crmsim run -m experiment=compare_policies
 
 ## test: set up .venv with the dev extra and run the test suite
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+## bench: speed and memory of the engine at 10^5 and 10^6 people against the one-Agent-per-customer
+## Mesa reference (~6 min; benchmarks/README.md). Options: make bench ARGS="--large" or ARGS="--smoke"
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check crmsim tests

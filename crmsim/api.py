@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import importlib.resources
 import re
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ from . import config as config_mod
 from . import metrics
 from .errors import ConfigError
 from .model import CRMModel
+from .network import load_edgelist
 from .result import Result
 
 
@@ -66,32 +68,69 @@ def _all_keys(node, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key(key: str, value: object) -> ConfigError:
+@functools.cache
+def _default_keys() -> tuple[str, ...]:
+    """Every key of the default config (composing it takes ~0.1 s, so once per process)."""
     with _hydra_context():
         base = OmegaConf.to_container(compose(config_name="config"), resolve=False)
-    close = difflib.get_close_matches(key, _all_keys(base), n=3)
+    return tuple(_all_keys(base))
+
+
+def _unknown_key(key: str, value: object) -> ConfigError:
+    close = difflib.get_close_matches(key, _default_keys(), n=3)
     hint = f"Did you mean {' or '.join(close)}?" if close else ""
     return ConfigError(key, value, "only keys of the crmsim schema (`crmsim run --help`)", hint)
+
+
+_OVERRIDE_SYNTAX = "key=value, group=option, +key=value or ~key (Hydra override syntax)"
+
+
+def _given(key: str, overrides: Sequence[str]) -> str | None:
+    """The value the user wrote for ``key`` (with or without a ``+``/``++``/``~`` prefix)."""
+    return next((o.partition("=")[2] for o in overrides if o.lstrip("+~").startswith(key + "=")),
+                None)
+
+
+def _group_choice_error(group: str, value: object) -> ConfigError:
+    options = group_options(group)
+    return ConfigError(group, value, "one of " + ", ".join(options) if options
+                       else "an existing config group")
 
 
 def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
     msg = str(err)
     first = msg.splitlines()[0] if msg else type(err).__name__
-    missing = re.search(r"Could not find '([\w/]+)/([^']+)'", msg)
+    if isinstance(err, ValueError) and "Config group override" in msg:
+        # Hydra's own ValueError for `sim=3` or `market=null`: it does not say which group.
+        groups = set(config_groups())
+        group = next((o.partition("=")[0].lstrip("+~") for o in overrides
+                      if o.partition("=")[0].lstrip("+~") in groups), None)
+        if group is None:  # `=5`: no key at all
+            bad = next((o for o in overrides if not o.partition("=")[0].lstrip("+~")), overrides)
+            return ConfigError("override", bad, _OVERRIDE_SYNTAX)
+        return _group_choice_error(group, _given(group, overrides))
+    missing = re.search(r"Could not (?:find|load) '([\w/]+)/([^']+)'", msg)
     if missing:
-        group, option = missing.group(1), missing.group(2)
-        options = group_options(group)
-        return ConfigError(group, option, "one of " + ", ".join(options) if options
-                           else "an existing config group")
+        return _group_choice_error(missing.group(1), missing.group(2))
     if isinstance(err, OverrideParseException):
         bad = re.search(r"override '([^']*)'", msg)
-        return ConfigError("override", bad.group(1) if bad else list(overrides),
-                           "key=value, group=option, +key=value or ~key (Hydra override syntax)")
+        return ConfigError("override", bad.group(1) if bad else list(overrides), _OVERRIDE_SYNTAX)
     unknown = re.search(r"Could not override '([^']+)'", msg)
     if unknown:
         key = unknown.group(1)
-        value = next((o.partition("=")[2] for o in overrides if o.startswith(key + "=")), None)
-        return _unknown_key(key, value)
+        inner = getattr(err.__cause__, "full_key", None)
+        if inner and inner != key:  # `network={a: 1}`: the unknown key is network.a
+            return _unknown_key(inner, _given(key, overrides))
+        if key in config_groups():  # an optional group, not in the defaults: `lever=promotion`
+            return ConfigError(key, _given(key, overrides),
+                               f"+{key}=OPTION (the group is added with '+'), OPTION one of "
+                               + ", ".join(group_options(key)))
+        return _unknown_key(key, _given(key, overrides))
+    exists = re.search(r"An item is already at '([^']+)'", msg)
+    if exists:
+        key = exists.group(1)
+        return ConfigError(key, _given(key, overrides),
+                           f"an override without '+', since the key exists ({key}=VALUE)")
     cause = err.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         return config_mod.error_from_omegaconf(cause)
@@ -109,16 +148,19 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
     try:
         with _hydra_context():
             cfg = compose(config_name="config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
         raise _composition_error(err, overrides) from None
     try:
-        config_mod.validate(cfg)
+        typed = config_mod.validate(cfg)
     except ConfigError as err:
-        if "schema" in err.allowed and "." in err.key:
-            given = next((o.partition("=")[2] for o in overrides
-                          if o.lstrip("+~").startswith(err.key + "=")), err.value)
-            raise _unknown_key(err.key, given) from None
+        if "schema" in err.allowed:  # a key added with `+`, at the top level or nested
+            given = _given(err.key, overrides)
+            raise _unknown_key(err.key, err.value if given is None else given) from None
         raise
+    if typed.network.kind == "edgelist":
+        # Read the edge list now, so a missing or malformed file stops the run before anything
+        # is simulated or written (the model reads it again; parsing is ~0.4 s per 10^6 edges).
+        load_edgelist(typed.network.path, typed.market.n_people)
     return cfg
 
 

@@ -1,7 +1,10 @@
 """The ``crmsim`` command.
 
     crmsim run [OVERRIDES...]     one simulation; writes results/runs/<date-time>/
+    crmsim run -m [OVERRIDES...]  a sweep through Hydra's multirun (e.g. seed=range(0,10),
+                                  experiment=compare_policies); results/<study>/<date-time>/<job>/
     crmsim run --help             the config groups, their options and the canonical keys
+    crmsim report DIR             collect the runs below DIR; verdict table, report files, plots
 
 Overrides are Hydra's: ``key=value`` for a value, ``group=option`` for a config group.
 Bad input stops before anything runs, with one paragraph naming the key, the value and what is
@@ -14,6 +17,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -59,18 +63,25 @@ def _fail(err: Exception) -> int:
     return EXIT_BAD_INPUT
 
 
-def _new_run_dir(root: Path) -> Path:
+def _new_run_dir(root: Path, study: str = "runs") -> Path:
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    return root / "runs" / stamp
+    return root / study / stamp
 
 
 def _check_writable(root: Path) -> None:
     probe = root
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
+    # os.access() says yes to root even where nothing can be created (/proc, read-only mounts):
+    # try an anonymous temporary file, which leaves nothing behind.
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(probe)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
         raise ConfigError("CRMSIM_RESULTS", str(root),
-                          "a directory crmsim can create and write to")
+                          "a directory crmsim can create and write to") from None
 
 
 def format_summary(summary: dict) -> str:
@@ -85,16 +96,26 @@ def format_summary(summary: dict) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.multirun or args.resume:
+        return cmd_sweep(args)
+    from omegaconf import OmegaConf
+
+    from . import sweep
     from .api import load_config, simulate
 
     try:
-        cfg = load_config(args.overrides)
+        sweep.check_plugins(args.overrides)
+        cfg = sweep.prepare(load_config(args.overrides))
+        choices = {g: sweep.choice(args.overrides, g) for g in ("experiment", "hparams_search")}
+        study = sweep.study_name(cfg, choices)
         root = Path(args.out) if args.out else results_root()
         _check_writable(root)
     except ConfigError as err:
         return _fail(err)
     result = simulate(cfg, progress=not args.quiet)
-    target = result.save(_new_run_dir(root))
+    result.meta.update(params=sweep.params_of(args.overrides), seed=cfg.seed,
+                       study=OmegaConf.to_container(cfg.study, resolve=True))
+    target = result.save(_new_run_dir(root, study))
     s = result.summary
     print(f"crmsim: {s['n_people']:,} people, {s['steps']} steps, policy={cfg.policy.name}, "
           f"seed={cfg.seed}")
@@ -112,10 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
-        "run", help="run one simulation and save its results",
+        "run", help="run one simulation, or a sweep with -m, and save the results",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run one simulation of the composed config and save it under "
-                    "$CRMSIM_RESULTS/runs/<date-time>/ (default ./results).",
+                    "$CRMSIM_RESULTS/runs/<date-time>/ (default ./results), or with -m a sweep "
+                    "into $CRMSIM_RESULTS/<study>/<date-time>/<job>/, then its report.",
         epilog=_groups_help() + "\n\ncanonical keys (override with key=value):\n"
                + CANONICAL_KEYS + "\n\nexample:\n  crmsim run market.n_people=100000 "
                "sim.steps=52 network=scale_free",
@@ -124,8 +146,141 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Hydra overrides: key=value or group=option")
     run.add_argument("--out", metavar="DIR", help="results root (default $CRMSIM_RESULTS or ./results)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("-m", "--multirun", action="store_true",
+                     help="sweep: every combination of the swept values (key=a,b, key=range(0,10), "
+                          "an experiment's hydra.sweeper.params), one job each, run by the "
+                          "launcher (launcher=local|submitit_local|submitit_slurm|ray)")
+    run.add_argument("--resume", metavar="DIR",
+                     help="rerun a sweep into its directory DIR: jobs whose summary says ok for "
+                          "the same config are skipped, the rest run again (implies -m; without "
+                          "overrides, the sweep's own are used)")
+    run.add_argument("--no-report", action="store_true",
+                     help="after a sweep, skip the report (write it later with crmsim report DIR)")
     run.set_defaults(func=cmd_run)
+    add_report_command(sub)
+    add_viz_command(sub)
     return parser
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    from .viz.server import serve
+
+    try:
+        return serve(args.overrides, host=args.host, port=args.port, open_browser=args.browser)
+    except ConfigError as err:
+        return _fail(err)
+
+
+def add_viz_command(sub) -> None:
+    viz = sub.add_parser(
+        "viz", help="serve the interactive dashboard on localhost",
+        description="Serve the dashboard of the composed config (Mesa SolaraViz): controls for "
+                    "the key parameters and the policy, the word-of-mouth network, live charts; "
+                    "step, play and reset. The market has 300 people unless market.n_people is "
+                    "given. Stop with Ctrl-C.",
+    )
+    viz.add_argument("overrides", nargs="*", metavar="OVERRIDE",
+                     help="Hydra overrides: key=value or group=option")
+    viz.add_argument("--host", default="localhost", help="interface to listen on (default localhost)")
+    viz.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    viz.add_argument("--no-browser", dest="browser", action="store_false",
+                     help="do not open a browser window")
+    viz.set_defaults(func=cmd_viz)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    try:
+        root = Path(args.out) if args.out else results_root()
+        _check_writable(root)
+        plan = sweep.plan(args.overrides, root, resume=Path(args.resume) if args.resume else None)
+    except ConfigError as err:
+        return _fail(err)
+    if "launcher" in plan.swept:
+        print(f"crmsim: warning: launcher is swept, but Hydra picks one launcher per command: every "
+              f"job runs with {plan.launcher}", file=sys.stderr)
+    if not args.quiet:
+        what = f"{plan.expected} jobs" if plan.expected is not None else "jobs"
+        print(f"crmsim: sweep of {what} ({plan.sweeper} sweeper, {plan.launcher}) into {plan.sweep_dir}")
+        if plan.jobs is not None and plan.to_run < len(plan.jobs):
+            print(f"crmsim: resuming: {len(plan.jobs) - plan.to_run} jobs already done, "
+                  f"{plan.to_run} to run")
+    code = sweep.launch(plan, quiet=args.quiet)
+    out = sweep.outcome(plan)
+    print(f"crmsim: {len(out.ok)} jobs ok, {len(out.failed)} failed, {len(out.missing)} missing "
+          f"in {plan.sweep_dir}")
+    _print_best(plan.sweep_dir)
+    if out.ok and not args.no_report:
+        _report_after_sweep(plan.sweep_dir)
+    for name, error in out.failed:
+        print(f"  failed   {name}: {error} (see {plan.sweep_dir / name / 'summary.json'})", file=sys.stderr)
+    for name in out.missing:
+        print(f"  missing  {name}: no summary.json; rerun with --resume {plan.sweep_dir}", file=sys.stderr)
+    if out.failed or out.missing or code:
+        print(f"crmsim: {len(out.failed) + len(out.missing)} of the sweep's jobs did not finish; "
+              f"rerun them with: crmsim run -m --resume {plan.sweep_dir}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_best(sweep_dir: Path) -> None:
+    """An optimiser's best trial (Hydra's Optuna sweeper writes optimization_results.yaml)."""
+    path = sweep_dir / "optimization_results.yaml"
+    if path.exists():
+        from omegaconf import OmegaConf
+
+        best = OmegaConf.load(path)
+        if "best_value" in best:
+            params = " ".join(f"{k}={v}" for k, v in best.best_params.items())
+            print(f"crmsim: best trial: {best.best_value:,.6g} with {params}")
+
+
+def _report_after_sweep(sweep_dir: Path) -> None:
+    from .analysis import report
+
+    try:
+        rep = report.build(sweep_dir)
+    except (report.ReportError, ValueError) as err:
+        print(f"crmsim: no report: {err}", file=sys.stderr)
+        return
+    print(rep.terminal)
+    print(f"report: {rep.path / 'report.md'}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .analysis import report
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        return _fail(ConfigError("DIR", args.dir, "a directory holding runs (e.g. results/ or a sweep's "
+                                 "directory)"))
+    try:
+        rep = report.build(root, out=args.out, baseline=args.baseline, plots=not args.no_plots)
+    except report.ReportError as err:
+        return _fail(ConfigError("--baseline" if args.baseline else "DIR", args.baseline or args.dir,
+                                 "runs that can be compared", str(err)))
+    print(rep.terminal)
+    print(f"report: {rep.path / 'report.md'}")
+    return 0
+
+
+def add_report_command(sub) -> None:
+    rep = sub.add_parser(
+        "report", help="collect the runs below DIR and compare them with a baseline",
+        description="Collect every run below DIR (failed and unfinished runs included, flagged), "
+                    "compare the variants with the baseline seed by seed (paired differences, "
+                    "95%% intervals), print the verdict table and write DIR/report/: runs.parquet, "
+                    "report.csv, report.md and PNG plots.",
+    )
+    rep.add_argument("dir", metavar="DIR", help="a sweep's directory, or any directory of runs")
+    rep.add_argument("--baseline", metavar="VARIANT",
+                     help="the variant to compare with, e.g. transactional or policy=transactional "
+                          "(default: the study's study.baseline, else policy=transactional, else "
+                          "the first variant)")
+    rep.add_argument("--out", metavar="DIR", help="where to write the report (default DIR/report)")
+    rep.add_argument("--no-plots", action="store_true", help="tables only")
+    rep.set_defaults(func=cmd_report)
 
 
 def _version() -> str:

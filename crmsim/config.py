@@ -43,7 +43,8 @@ class SimConfig:
 
 @dataclass
 class SpendConfig:
-    mean: float = _f(0.0, lo_open=True)
+    # Per-person spend is float32 (max 3.4e38); the cap leaves room for the lognormal tail.
+    mean: float = _f(0.0, 1e12, lo_open=True)
     top20_share: float = _f(0.2, 1.0, hi_open=True)
     satisfaction_effect: float = _f(0.0)
 
@@ -93,9 +94,13 @@ class TraitsConfig:
     price_sensitivity: float = _f(0.0)
 
 
+# Node ids of the network's sparse matrices are int32.
+MAX_PEOPLE = 2**31 - 1
+
+
 @dataclass
 class MarketConfig:
-    n_people: int = _f(2)
+    n_people: int = _f(2, MAX_PEOPLE)
     initial_customer_share: float = _prob()
     competitor_quality: float = _f(0.0, 1.0)
     spend: SpendConfig = field(default_factory=SpendConfig)
@@ -187,6 +192,23 @@ class PolicyConfig:
 
 
 @dataclass
+class StudyConfig:
+    """What a sweep is for: where its runs land and how the report reads them.
+
+    Nothing here changes a simulation (``crmsim.result.config_hash`` leaves it out); the
+    values are documented in ``configs/config.yaml`` and checked by ``crmsim.sweep``. The
+    defaults here repeat them so that a config saved without a study still runs.
+    """
+
+    name: str | None = None
+    baseline: str | None = None
+    replicates: list[str] = field(default_factory=lambda: ["seed"])
+    objective: str = "npv_profit"
+    design: dict[str, Any] = field(default_factory=dict)
+    point: int | None = None
+
+
+@dataclass
 class CRMConfig:
     seed: int = _f(0)
     sim: SimConfig = field(default_factory=SimConfig)
@@ -196,6 +218,7 @@ class CRMConfig:
     adoption: AdoptionConfig = field(default_factory=AdoptionConfig)
     firm: FirmConfig = field(default_factory=FirmConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
 
 
 def register_schema() -> None:
@@ -211,7 +234,12 @@ OmegaConf.register_new_resolver(
 )
 
 
-def _describe(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+def _describe(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool,
+              whole: bool = False) -> str:
+    if whole:  # integer bounds are always closed
+        if lo is not None and hi is not None:
+            return f"a whole number from {lo:.0f} to {hi:.0f}"
+        return f"a whole number >= {lo:.0f}" if lo is not None else f"a whole number <= {hi:.0f}"
     if lo is not None and hi is not None:
         return f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
     if lo is not None:
@@ -230,9 +258,7 @@ def _check_ranges(obj: Any, prefix: str) -> None:
         if bounds is None:
             continue
         lo, hi, lo_open, hi_open = bounds
-        allowed = _describe(lo, hi, lo_open, hi_open)
-        if f.type == "int" and lo is not None:
-            allowed = f"a whole number >= {lo:g}"
+        allowed = _describe(lo, hi, lo_open, hi_open, whole=f.type == "int")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(key, value, allowed)
         if lo is not None and (value < lo or (lo_open and value == lo)):
@@ -248,6 +274,12 @@ def _check_relations(c: CRMConfig) -> None:
         raise ConfigError(
             "network.mean_degree", c.network.mean_degree,
             f"a number at most market.n_people - 1 ({c.market.n_people - 1})",
+        )
+    if c.network.kind != "complete" and c.network.weak_degree >= c.market.n_people:
+        # The exact bound depends on the strong ties drawn; the network builder checks it.
+        raise ConfigError(
+            "network.weak_degree", c.network.weak_degree,
+            f"a number >= 0 and below market.n_people ({c.market.n_people})",
         )
     if c.network.kind == "edgelist" and not c.network.path:
         raise ConfigError("network.path", c.network.path,
@@ -275,13 +307,16 @@ def _expected_type(key: str) -> str | None:
         f = hints[part]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         node = default if dataclasses.is_dataclass(default) else f
+    if dataclasses.is_dataclass(node):  # `market.spend=3`: a whole section replaced by a value
+        return "a section with the keys " + ", ".join(g.name for g in dataclasses.fields(node))
     if not isinstance(node, dataclasses.Field):
         return None
     words = {"int": "a whole number", "float": "a number", "bool": "true or false",
-             "str": "a string", "str | None": "a path or null"}
+             "str": "a string", "str | None": "a path or null",
+             "list[str]": "a list of names in brackets, e.g. [a,b]"}
     base = words.get(str(node.type), f"a value of type {node.type}")
     bounds = node.metadata.get("range")
-    return f"{base} ({_describe(*bounds)})" if bounds and base != "a whole number" else base
+    return _describe(*bounds, whole=str(node.type) == "int") if bounds else base
 
 
 def validate(cfg: DictConfig | dict) -> CRMConfig:

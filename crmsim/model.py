@@ -179,7 +179,9 @@ class CRMModel(mesa.Model):
         a = c.adoption
         u_adopt = s["adoption"].random(n)
         prospect = pop.status == PROSPECT
-        share = self.network.neighbour_share(active)
+        # People imitate customers who are content with the firm, not the ones who feel trapped
+        # or let down (seed 001: negative retention spreads a bad reputation).
+        share = self.network.neighbour_share(active & (pop.satisfaction >= 0))
         p_adopt = adoption.bass_step_probability(
             share, a.innovation + self._effect(actions, "adoption_lift"), a.imitation, self.dt)
         p_adopt = adoption.scale_probability(

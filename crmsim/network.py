@@ -96,15 +96,38 @@ class Network:
             return x.sum() - x
         if not layers:
             return np.zeros(self.n)
-        rows = np.flatnonzero(x) if np.count_nonzero(x) * _SPARSE_SHARE < self.n else None
+        if np.count_nonzero(x) * _SPARSE_SHARE < self.n:
+            rows = np.flatnonzero(x)
+            return self._scatter(layers, rows, x[rows])
+        return self._add_layers(self._float64(a) @ x for a in layers)
+
+    def neighbour_sum_at(self, rows: np.ndarray, values: np.ndarray,
+                         layer: str = "strong") -> np.ndarray:
+        """``neighbour_sum(x, layer)`` for the ``x`` that holds ``values`` at the sorted,
+        distinct indices ``rows`` and 0 elsewhere, without building ``x`` when it is sparse."""
+        rows = np.asarray(rows)
+        values = np.broadcast_to(np.asarray(values, dtype=np.float64), rows.shape)
+        layers = self._layers(layer)
+        if self.complete or rows.size * _SPARSE_SHARE >= self.n:
+            x = np.zeros(self.n)
+            x[rows] = values
+            return self.neighbour_sum(x, layer)
+        if rows.size and not (rows[0] >= 0 and rows[-1] < self.n and np.all(rows[1:] > rows[:-1])):
+            raise ValueError(f"rows must be sorted, distinct node indices 0 .. {self.n - 1}")
+        if not layers:
+            return np.zeros(self.n)
+        return self._scatter(layers, rows, values)
+
+    def _scatter(self, layers: list[sp.csr_array], rows: np.ndarray, values: np.ndarray):
+        return self._add_layers(_scatter_rows(a, rows, values, unit=self._pattern(a)[0] is a)
+                                for a in layers)
+
+    @staticmethod
+    def _add_layers(parts) -> np.ndarray:
+        # 0.0 + part is part exactly (the sums start at +0.0), so starting from the first
+        # layer's part instead of zeros changes nothing.
         y = None
-        for a in layers:
-            if rows is not None:
-                part = _scatter_rows(a, rows, x, unit=self._pattern(a)[0] is a)
-            else:
-                part = self._float64(a) @ x
-            # 0.0 + part is part exactly (the sums start at +0.0), so skipping the zeros for
-            # the first layer changes nothing.
+        for part in parts:
             y = part if y is None else y + part
         return y
 
@@ -116,25 +139,49 @@ class Network:
         mask = self._vector(mask, "mask", bool)
         if self.complete:
             return (mask.sum() - mask) / (self.n - 1)
-        # A product with the 0/1 pattern counts the hits exactly: in float32 while row lengths
-        # stay below 2**24 (checked in _pattern), which is about 5x faster than a running
-        # total over every stored entry. Layers are added in float64, where counts are exact.
-        parts = []
-        for a in self._layers("all"):
-            pattern, dtype = self._pattern(a)
-            parts.append(pattern @ mask.astype(dtype))
-        if not parts:
-            hits = np.zeros(self.n)
-        elif len(parts) == 1:
-            hits = parts[0]
-        else:
-            hits = sum(p.astype(np.float64) for p in parts)
-        return np.divide(hits, self.degree, out=np.zeros(self.n), where=self.degree > 0)
+        # Isolated nodes have no hits, so dividing them by 1 instead of 0 gives the 0 we want.
+        return self._neighbour_hits(mask) / self._divisor
 
-    # Derived matrices for the products above, built on first use and kept: they share the
-    # int32 index arrays of the layer and add only a value array.
+    def _neighbour_hits(self, mask: np.ndarray) -> np.ndarray:
+        """How many neighbours of each node are in ``mask``, as exact float64 counts (a cached
+        array: read it, do not change it).
+
+        The simulation asks this every step about the active customers, a set in which only a
+        few per cent of people change from one step to the next; the counts of the previous
+        call are therefore kept and corrected by scattering +1/-1 from the people who changed.
+        The counts are whole numbers, exact in float64, so the result is the same as a fresh
+        count whichever way it is reached.
+        """
+        layers = self._layers("all")
+        last = self._derived.get("hits")
+        if last is not None:
+            last_mask, hits = last
+            changed = np.flatnonzero(mask != last_mask)
+            if changed.size * _SPARSE_SHARE < self.n:
+                if changed.size:
+                    step = np.where(mask[changed], 1.0, -1.0)
+                    for a in layers:
+                        hits += _scatter_rows(self._pattern(a)[0], changed, step, unit=True)
+                    last_mask[changed] = mask[changed]
+                return hits
+        # A product with the 0/1 pattern counts exactly: in float32 while row lengths stay
+        # below 2**24 (checked in _pattern), about 5x faster than a running total over every
+        # stored entry.
+        hits = np.zeros(self.n)
+        for a in layers:
+            pattern, dtype = self._pattern(a)
+            hits += pattern @ mask.astype(dtype)
+        self._derived["hits"] = (mask.copy(), hits)
+        return hits
+
     @cached_property
-    def _derived(self) -> dict[tuple[str, int], tuple[sp.csr_array, type]]:
+    def _divisor(self) -> np.ndarray:
+        return np.maximum(self.degree, 1).astype(np.float64)
+
+    # What the products above derive from the layers, built on first use and kept: matrices
+    # that share a layer's int32 index arrays and add only a value array, and the last counts.
+    @cached_property
+    def _derived(self) -> dict[object, tuple]:
         return {}
 
     def _float64(self, a: sp.csr_array) -> sp.csr_array:
@@ -501,9 +548,10 @@ def _with_values(matrix: sp.csr_array, data: np.ndarray) -> sp.csr_array:
 
 
 def _scatter_rows(
-    matrix: sp.csr_array, rows: np.ndarray, x: np.ndarray, unit: bool = False
+    matrix: sp.csr_array, rows: np.ndarray, values: np.ndarray, unit: bool = False
 ) -> np.ndarray:
-    """``matrix @ x`` for a symmetric ``matrix`` when ``x`` is zero outside the sorted ``rows``.
+    """``matrix @ x`` for a symmetric ``matrix`` and an ``x`` that is zero outside the sorted
+    ``rows``, where it holds ``values``.
 
     Row j's entries are column j's (symmetry), so each listed row sends ``A[j, i] * x[j]`` to
     its neighbours i; ``np.bincount`` adds them in the order of ``rows``, which is the order in
@@ -515,9 +563,11 @@ def _scatter_rows(
     # Positions of the listed rows' entries: each row's start, then consecutive offsets.
     first = np.cumsum(length) - length
     pos = np.arange(int(length.sum()), dtype=np.int64) + np.repeat(start - first, length)
-    weight = np.repeat(x[rows], length)
+    weight = np.repeat(values, length)
     if not unit:
         weight *= matrix.data[pos]
+    if pos.size == 0:  # np.bincount would return integer zeros
+        return np.zeros(matrix.shape[0])
     return np.bincount(matrix.indices[pos], weights=weight, minlength=matrix.shape[0])
 
 

@@ -41,3 +41,29 @@ def test_pairing_narrows_the_interval(table):
 def test_bad_baseline_is_an_error():
     with pytest.raises(ValueError, match="baseline"):
         crmsim.compare({"a": ["market.n_people=100"]}, seeds=[0], baseline="b")
+
+
+@pytest.mark.parametrize("name", ["compare_policies", "strategy_map", "retention_tactics",
+                                  "termination", "wom_asymmetry", "service_quality"])
+def test_every_experiment_unfolds_into_paired_variants(name):
+    from crmsim.analysis import experiment_variants
+
+    variants, seeds = experiment_variants(name)
+    assert len(variants) >= 3 and len(seeds) >= 4
+    for overrides in variants.values():
+        assert overrides[0] == f"experiment={name}"
+    # ... and each variant is a valid config on its own.
+    first = next(iter(variants.values()))
+    cfg = crmsim.load_config([*first, "seed=0"])
+    assert cfg.study.name == name
+
+
+def test_an_experiment_runs_through_compare():
+    from crmsim.analysis import experiment_variants
+
+    small = ["market.n_people=300", "sim.steps=5"]
+    variants, _ = experiment_variants("wom_asymmetry", small)
+    table = crmsim.compare(variants, seeds=range(2), baseline="wom.tell_negative=8",
+                           kpis=["wom_negative_total"])
+    means = table.set_index("variant")["mean"]
+    assert means["wom.tell_negative=30"] > means["wom.tell_negative=8"]

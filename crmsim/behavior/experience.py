@@ -48,6 +48,20 @@ def satisfaction_update(
     expectation_rate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """New satisfaction and expectation, and each encounter's signal (0 where no encounter)."""
+    if _same_length_arrays(met, experienced, satisfaction, expectation):
+        # Only the people who met the firm change (about one in ten in a step): the same
+        # formulas run on them alone, and everyone else keeps their values exactly.
+        idx = np.flatnonzero(met)
+        exp_m, sat_m, ex_m = experienced[idx], satisfaction[idx], expectation[idx]
+        sig_m = np.tanh(gain * ((exp_m - competitor_quality)
+                                + disconfirmation_weight * (exp_m - ex_m))).astype(np.float32)
+        signal = np.zeros(met.shape, dtype=np.float32)
+        signal[idx] = sig_m
+        new_sat = satisfaction.astype(np.float32)
+        new_sat[idx] = sat_m + learning_rate * (sig_m - sat_m)
+        new_exp = expectation.astype(np.float32)
+        new_exp[idx] = ex_m + expectation_rate * (exp_m - ex_m)
+        return new_sat, new_exp, signal
     performance = experienced - competitor_quality
     disconfirmation = experienced - expectation
     signal = np.tanh(gain * (performance + disconfirmation_weight * disconfirmation))
@@ -75,6 +89,23 @@ def commitment_update(
     active: np.ndarray, commitment: np.ndarray, satisfaction: np.ndarray, rate: float, dt: float
 ) -> np.ndarray:
     """Commitment grows toward 1 while satisfied and erodes while dissatisfied (seed 001)."""
+    if _same_length_arrays(active, commitment, satisfaction):
+        # The same formulas on the active customers alone; the others keep their commitment.
+        idx = np.flatnonzero(active)
+        c, s = commitment[idx], satisfaction[idx]
+        step = rate * dt * s
+        grown = np.where(s > 0, c + step * (1.0 - c), c * (1.0 + step))
+        out = commitment.astype(np.float32)
+        out[idx] = np.clip(grown, 0.0, 1.0)
+        return out
     step = rate * dt * satisfaction
     grown = np.where(satisfaction > 0, commitment + step * (1.0 - commitment), commitment * (1.0 + step))
     return np.where(active, np.clip(grown, 0.0, 1.0), commitment).astype(np.float32)
+
+
+def _same_length_arrays(mask: np.ndarray, *arrays: np.ndarray) -> bool:
+    """True when ``mask`` is a boolean vector and every other argument a vector as long: then
+    working on the masked people alone gives, element for element, what the full formula gives
+    (the values are computed by the same operations on the same dtypes)."""
+    return (isinstance(mask, np.ndarray) and mask.dtype == bool and mask.ndim == 1
+            and all(isinstance(a, np.ndarray) and a.shape == mask.shape for a in arrays))

@@ -17,6 +17,17 @@ def spend(
     satisfaction_effect: float,
     uplift: np.ndarray | float = 0.0,
 ) -> np.ndarray:
+    arrays = (value, price, satisfaction, uplift)
+    if (isinstance(active, np.ndarray) and active.dtype == bool and active.ndim == 1
+            and all(np.ndim(a) == 0 or np.shape(a) == active.shape for a in arrays)
+            and any(np.ndim(a) == 1 for a in arrays)):
+        # The same formula for the buyers alone; everyone else spends 0.
+        idx = np.flatnonzero(active)
+        v, p, s, up = (a if np.ndim(a) == 0 else a[idx] for a in arrays)
+        bought = v * p * np.maximum(1.0 + satisfaction_effect * s, 0.0) * (1.0 + up)
+        amount = np.zeros(active.shape, dtype=np.result_type(bought, 0.0))
+        amount[idx] = bought
+        return amount
     amount = value * price * np.maximum(1.0 + satisfaction_effect * satisfaction, 0.0) * (1.0 + uplift)
     return np.where(active, amount, 0.0)
 

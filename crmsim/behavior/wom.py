@@ -60,19 +60,17 @@ def _expected_heard_from_tellers(
     """``expected_heard`` for a 0/1 teller mask, working on the tellers only.
 
     Tellers are a few per cent of the people in a step, so the per-teller shares are computed
-    for them alone and ``neighbour_sum`` scatters from their rows. Every value is the one the
+    for them alone and ``neighbour_sum_at`` scatters from their rows. Every value is the one the
     general formula gives: ``sent`` holds the same quotients, and ``beyond`` adds the same
     integers (``tell_count`` is whole here), whose float64 sum is exact in any order.
     """
     n = net.n
     deg = net.degree[tellers].astype(np.float64)
-    sent = np.zeros(n)
-    sent[tellers] = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(tellers.size),
-                              where=deg > 0)
-    lam = net.neighbour_sum(sent, "strong")
+    sent = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(tellers.size), where=deg > 0)
+    lam = net.neighbour_sum_at(tellers, sent, "strong")
     lam *= strong_rate
     if net.weak is not None:
-        lam += weak_rate * net.neighbour_sum(sent, "weak")
+        lam += weak_rate * net.neighbour_sum_at(tellers, sent, "weak")
     beyond = np.maximum(tell_count - deg, 0.0).sum()
     lam += beyond / n
     return lam

@@ -35,9 +35,7 @@ class Policy:
     # -- what frameworks customise ---------------------------------------------------------
     def allocate(self, view: FirmView, budget: float, step: int) -> dict[str, float]:
         """Money per tactic; by default the configured shares, normalised to at most 1."""
-        total = sum(self.shares.values())
-        scale = 1.0 / total if total > 1.0 else 1.0
-        return {name: budget * share * scale for name, share in self.shares.items()}
+        return split(budget, self.shares)
 
     def priority(self, tactic: str, view: FirmView) -> np.ndarray | None:
         """Whom ``tactic`` reaches first (highest first); None = at random."""
@@ -50,7 +48,7 @@ class Policy:
     def decide(self, view: FirmView, budget: float, step: int) -> Actions:
         actions = Actions(view.n)
         self.observe_outcome(view, step)
-        self.termination.run(view, actions)
+        self.termination.run(view, actions, budget)
         budget = max(budget - actions.total_spend, 0.0)   # ending relationships is paid first
         allocation = self.allocate(view, budget, step)
         self.reached: dict[str, np.ndarray] = {}
@@ -69,6 +67,13 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shares={self.shares})"
+
+
+def split(budget: float, shares: dict[str, float]) -> dict[str, float]:
+    """``budget`` by ``shares``; shares adding up to more than 1 are scaled down to 1."""
+    total = sum(shares.values())
+    scale = 1.0 / total if total > 1.0 else 1.0
+    return {name: budget * share * scale for name, share in shares.items()}
 
 
 def _spent(actions: Actions, category: str) -> float:
@@ -191,7 +196,7 @@ class ClosedLoop(Policy):
 
     def allocate(self, view: FirmView, budget: float, step: int) -> dict[str, float]:
         in_areas = {t for ts in self.areas.values() for t in ts}
-        money = {t: budget * s for t, s in self.shares.items() if t not in in_areas}
+        money = split(budget, {t: s for t, s in self.shares.items() if t not in in_areas})
         rest = max(budget - sum(money.values()), 0.0)
         for area, tactics in self.areas.items():
             enabled = [t for t in tactics if t in self.shares]

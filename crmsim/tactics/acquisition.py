@@ -22,9 +22,7 @@ class Channel(Tactic):
     category = "acquisition"
     params = ("cost_per_customer", "lift")
     audience = PROSPECT
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("adoption_lift", idx, self.lift)
+    effects = {"adoption_lift": "lift"}
 
 
 class Ads(Channel):
@@ -60,6 +58,4 @@ class WinBack(Tactic):
     category = "acquisition"
     params = ("cost_per_customer", "lift")
     audience = LAPSED
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("return_lift", idx, self.lift)
+    effects = {"return_lift": "lift"}

@@ -26,6 +26,7 @@ class Tactic:
     category: ClassVar[str]            # ledger category of its spend
     params: ClassVar[tuple[str, ...]] = ("cost_per_customer",)
     audience: ClassVar[int] = ACTIVE   # the status of the people it can reach
+    effects: ClassVar[dict[str, str]] = {}   # person effect -> the parameter that sizes it
 
     def __init__(self, **params: Any) -> None:
         for key in self.params:
@@ -65,7 +66,8 @@ class Tactic:
         return idx.size * self.cost_per_customer
 
     def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        raise NotImplementedError
+        for effect, param in self.effects.items():
+            actions.add(effect, idx, getattr(self, param))
 
     def run(self, view: FirmView, budget: float, actions: Actions,
             priority: np.ndarray | None = None) -> np.ndarray:
@@ -77,6 +79,15 @@ class Tactic:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k):g}" for k in self.params)
         return f"{type(self).__name__}({args})"
+
+
+def take_affordable(candidates: np.ndarray, order_key: np.ndarray, unit_cost: np.ndarray,
+                    budget: float) -> np.ndarray:
+    """Candidates in ``order_key`` order (smallest first) for as long as the budget lasts,
+    each costing its own ``unit_cost``."""
+    idx = np.flatnonzero(candidates)
+    idx = idx[np.argsort(order_key[idx], kind="stable")]
+    return idx[:np.searchsorted(np.cumsum(unit_cost[idx]), budget, side="right")]
 
 
 def take_first(candidates: np.ndarray, order_key: np.ndarray, k: int) -> np.ndarray:

@@ -22,10 +22,7 @@ class FeedbackRequest(Tactic):
     name = "feedback_request"
     category = "interaction"
     params = ("cost_per_customer", "knowledge", "heard")
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("knowledge", idx, self.knowledge)
-        actions.add("heard", idx, self.heard)
+    effects = {"knowledge": "knowledge", "heard": "heard"}
 
 
 class TriggeredContact(Tactic):
@@ -53,6 +50,7 @@ class Information(Tactic):
     name = "information"
     category = "interaction"
     params = ("cost_per_customer", "knowledge")
+    effects = {"knowledge": "knowledge"}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         return (view.status == ACTIVE) | (view.status == LAPSED)
@@ -61,6 +59,3 @@ class Information(Tactic):
         # Data is worth most where the firm knows least.
         rank = view.knowledge_sd.astype(np.float64) if priority is None else priority
         return super().select(view, budget, rank)
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("knowledge", idx, self.knowledge)

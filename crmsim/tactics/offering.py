@@ -13,7 +13,7 @@ import numpy as np
 
 from ..actions import Actions
 from ..firm import FirmView
-from .base import Tactic
+from .base import Tactic, take_affordable
 
 
 class Customization(Tactic):
@@ -28,11 +28,8 @@ class Customization(Tactic):
         # Unusual needs cost more to meet: cost scales with the estimated distance.
         self._unit = self.cost_per_customer * (0.5 + view.needs_distance_est)
         self._accuracy = np.clip(1.0 - view.knowledge_sd, 0.0, 1.0)
-        cand = np.flatnonzero(self.candidates(view))
-        order = view.u[cand] if priority is None else -priority[cand]
-        cand = cand[np.argsort(order, kind="stable")]
-        affordable = np.searchsorted(np.cumsum(self._unit[cand]), budget, side="right")
-        return cand[:affordable]
+        order = view.u if priority is None else -priority
+        return take_affordable(self.candidates(view), order, self._unit, budget)
 
     def cost(self, idx: np.ndarray) -> float:
         return float(self._unit[idx].sum())
@@ -45,12 +42,10 @@ class CrossSell(Tactic):
     name = "cross_sell"
     category = "offering"
     params = ("cost_per_customer", "uplift", "max_uplift")
+    effects = {"penetration": "uplift"}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         return super().candidates(view) & (view.penetration < self.max_uplift)
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("penetration", idx, self.uplift)
 
 
 __all__ = ["CrossSell", "Customization"]

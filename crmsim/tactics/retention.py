@@ -17,25 +17,21 @@ import numpy as np
 
 from ..actions import Actions
 from ..firm import FirmView
-from .base import Tactic, take_first
+from .base import Tactic, take_affordable
 
 
 class ValueAdd(Tactic):
     name = "value_add"
     category = "retention"
     params = ("cost_per_customer", "bonus")
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("experience_bonus", idx, self.bonus)
+    effects = {"experience_bonus": "bonus"}
 
 
 class Loyalty(Tactic):
     name = "loyalty"
     category = "retention"
     params = ("cost_per_customer", "commitment")
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("commitment", idx, self.commitment)
+    effects = {"commitment": "commitment"}
 
 
 class Promotion(Tactic):
@@ -44,32 +40,26 @@ class Promotion(Tactic):
     name = "promotion"
     category = "retention"
     params = ("cost_per_customer", "discount", "deal_training")
+    effects = {"discount": "discount", "deal_seeking": "deal_training"}
 
     def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None):
-        self._value = view.value_est
-        unit = self.cost_per_customer + self.discount * float(np.mean(view.value_est))
-        k = int(budget // unit) if budget > 0 else 0
-        return take_first(self.candidates(view), view.u if priority is None else -priority, k)
+        self._unit = self.cost_per_customer + self.discount * view.value_est
+        order = view.u if priority is None else -priority
+        return take_affordable(self.candidates(view), order, self._unit, budget)
 
     def cost(self, idx: np.ndarray) -> float:
-        return float(idx.size * self.cost_per_customer + self.discount * self._value[idx].sum())
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("discount", idx, self.discount)
-        actions.add("deal_seeking", idx, self.deal_training)
+        return float(self._unit[idx].sum())
 
 
 class SwitchingCost(Tactic):
     name = "switching_cost"
     category = "retention"
     params = ("cost_per_customer", "lock")
+    effects = {"switching_cost": "lock"}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         # A contract is signed once per customer.
         return super().candidates(view) & (view.switching_cost == 0)
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("switching_cost", idx, self.lock)
 
 
 class ExitPenalty(Tactic):

@@ -34,15 +34,11 @@ class ServiceRecovery(Tactic):
     name = "service_recovery"
     category = "service_investment"
     params = ("cost_per_customer", "lift")
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("recovery_lift", idx, self.lift)
+    effects = {"recovery_lift": "lift"}
 
 
 class Multichannel(Tactic):
     name = "multichannel"
     category = "service_investment"
     params = ("cost_per_customer", "noise_cut")
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
-        actions.add("noise_cut", idx, self.noise_cut)
+    effects = {"noise_cut": "noise_cut"}

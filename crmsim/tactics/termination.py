@@ -11,7 +11,8 @@ flags are wrong); a method ends the relationship:
 - ``redesign``: the product moves away from what they want (their fit falls a lot), and a
   little for everyone else too.
 
-Each person is handled once; at most ``max_share`` of active customers per step.
+Each person is handled once; at most ``max_share`` of active customers per step, and no more
+than the CRM budget pays for (ending relationships is paid before any other tactic).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class Termination:
                 flagged |= view.profit_est < self.unprofitable_below
         return flagged
 
-    def run(self, view: FirmView, actions: Actions) -> np.ndarray:
+    def run(self, view: FirmView, actions: Actions, budget: float) -> np.ndarray:
+        """Handle the flagged, at most ``max_share`` of active customers and what ``budget`` pays."""
         if not self.rules:
             return np.arange(0)
         if self._handled is None:
@@ -87,6 +89,8 @@ class Termination:
         active = view.status == ACTIVE
         flagged = np.flatnonzero(self.flag(view) & active & ~self._handled)
         cap = int(self.max_share * np.count_nonzero(active))
+        if self.cost_per_customer > 0:
+            cap = min(cap, int(max(budget, 0.0) // self.cost_per_customer))
         if flagged.size > cap:
             flagged = flagged[np.argsort(view.u[flagged])[:cap]]
         self._handled[flagged] = True

@@ -1,0 +1,5 @@
+"""``python -m benchmarks``: see ``benchmarks/runner.py`` and ``benchmarks/README.md``."""
+
+from .runner import main
+
+main()

@@ -1,0 +1,194 @@
+"""Collect every run below a directory into one tidy table: one row per job.
+
+A run is a directory with a ``summary.json`` (``crmsim run`` and every job of ``crmsim run
+-m`` write one). Nothing is left out silently: failed runs keep their error, hidden
+``.<name>.*.incomplete`` directories (a run interrupted while saving) are listed as
+``incomplete`` and never read, and jobs a sweep planned (its ``sweep.json``) but that left no
+summary are listed as ``missing``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from ..sweep import MANIFEST, params_of
+
+STATUSES = ("ok", "failed", "incomplete", "missing")
+REPORT_DIR = "report"
+# Columns of the tidy table that are not parameters or KPIs.
+BASE_COLUMNS = ("run", "sweep", "job", "status", "error", "seed", "config_hash", "saved_at")
+
+
+@dataclass
+class Collection:
+    """The runs below a directory, and what the sweeps that made them said about themselves."""
+
+    root: Path
+    runs: pd.DataFrame                      # one row per job; see ``collect``
+    params: list[str]                       # parameter columns, in the order they first appear
+    kpis: list[str]                         # KPI columns
+    swept: list[str] = field(default_factory=list)
+    replicates: list[str] = field(default_factory=lambda: ["seed"])
+    baseline: str | None = None
+    objective: str = "npv_profit"
+    design: dict[str, Any] = field(default_factory=dict)
+    sweepers: list[str] = field(default_factory=list)
+
+
+def _seed_from_config(run: Path) -> Any:
+    """Runs saved before summaries carried the seed: read it from their config."""
+    try:
+        return OmegaConf.load(run / "config.yaml").get("seed")
+    except Exception:  # a missing or unreadable config: the seed is unknown, not an error
+        return None
+
+
+def _first_line(text: Any) -> str | None:
+    return str(text).strip().splitlines()[0] if text else None
+
+
+def _column(key: str, taken: set[str]) -> str:
+    return f"param:{key}" if key in taken else key
+
+
+def _walk(root: Path):
+    """(run directories, incomplete directories, sweep directories) below ``root``."""
+    runs, incomplete, sweeps = [], [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        incomplete += [here / n for n in dirnames if n.startswith(".") and n.endswith(".incomplete")]
+        if MANIFEST in filenames:
+            sweeps.append(here)
+        if "summary.json" in filenames:
+            runs.append(here)
+            dirnames[:] = []          # a run holds no runs
+            continue
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n != REPORT_DIR)
+    return runs, incomplete, sweeps
+
+
+def collect(root: str | os.PathLike) -> Collection:
+    """Every run below ``root`` as a ``Collection``.
+
+    ``runs`` columns: ``run`` (path relative to root), ``sweep`` (the sweep directory, relative),
+    ``job``, ``status`` (ok, failed, incomplete, missing), ``error``, ``seed``, ``config_hash``,
+    ``saved_at``, then one column per parameter (the overrides that define a job; a name that
+    clashes with another column becomes ``param:<name>``) and one per KPI.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory")
+    run_dirs, incomplete, sweep_dirs = _walk(root)
+    manifests = {}
+    for d in sweep_dirs:
+        try:
+            manifests[d] = json.loads((d / MANIFEST).read_text())
+        except (OSError, ValueError):
+            pass
+
+    def sweep_of(path: Path) -> Path:
+        for parent in [path, *path.parents]:
+            if parent in manifests:
+                return parent
+            if parent == root:
+                break
+        return path.parent
+
+    records: list[dict[str, Any]] = []
+    params: dict[str, None] = {}
+    kpis: dict[str, None] = {}
+    studies: list[dict[str, Any]] = []
+    seen: set[Path] = set()
+    for run in sorted(run_dirs):
+        try:
+            doc = json.loads((run / "summary.json").read_text())
+        except (OSError, ValueError) as err:
+            doc = {"status": "failed", "error": f"unreadable summary.json: {err}"}
+        seen.add(run)
+        p = doc.get("params") or {}
+        k = doc.get("kpis") or {}
+        params.update(dict.fromkeys(p))
+        kpis.update(dict.fromkeys(key for key, v in k.items() if isinstance(v, int | float)))
+        if doc.get("study"):
+            studies.append(doc["study"])
+        seed = doc.get("seed", None)
+        records.append({
+            "run": run, "status": str(doc.get("status", "failed")),
+            "error": _first_line(doc.get("error")),
+            "seed": seed if seed is not None else _seed_from_config(run),
+            "config_hash": doc.get("config_hash"), "saved_at": doc.get("saved_at"),
+            "_params": p, "_kpis": k,
+        })
+    for d in incomplete:
+        records.append({"run": d, "status": "incomplete",
+                        "error": "interrupted while saving; never read", "_params": {}, "_kpis": {}})
+    for sweep, manifest in manifests.items():
+        for job in manifest.get("jobs") or []:
+            path = sweep / job["dir"]
+            if path not in seen:
+                p = params_of(job.get("overrides", []))
+                params.update(dict.fromkeys(p))
+                records.append({"run": path, "status": "missing", "error": "no summary.json: the job "
+                                "did not finish (rerun the sweep with --resume)",
+                                "seed": p.get("seed"), "_params": p, "_kpis": {}})
+
+    taken = set(BASE_COLUMNS) | set(kpis) | {"variant", "stratum", "replicate"}
+    # A swept seed is the seed column itself.
+    names = {key: "seed" if key == "seed" else _column(key, taken) for key in params}
+    rows = []
+    for r in records:
+        run = r["run"]
+        row = {"run": str(run.relative_to(root)) if run != root else ".",
+               "sweep": str(sweep_of(run).relative_to(root)) if sweep_of(run) != root else ".",
+               "job": run.name, "status": r["status"], "error": r.get("error"),
+               "seed": r.get("seed"), "config_hash": r.get("config_hash"), "saved_at": r.get("saved_at")}
+        row.update({names[key]: value for key, value in r["_params"].items()})
+        row.update({key: r["_kpis"].get(key) for key in kpis})
+        rows.append(row)
+    param_columns = [n for n in names.values() if n != "seed"]
+    frame = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *param_columns, *kpis])
+    frame = _tidy_types(frame, param_columns, list(kpis))
+
+    swept: dict[str, None] = {}
+    replicates: dict[str, None] = {}
+    sweepers: dict[str, None] = {}
+    for m in manifests.values():
+        swept.update(dict.fromkeys(m.get("swept") or []))
+        replicates.update(dict.fromkeys(m.get("replicates") or []))
+        sweepers.update(dict.fromkeys([m.get("sweeper", "basic")]))
+    for s in studies:
+        replicates.update(dict.fromkeys(s.get("replicates") or []))
+    study = studies[-1] if studies else {}
+    baselines = [s.get("baseline") for s in studies if s.get("baseline")]
+    return Collection(
+        root=root, runs=frame, params=param_columns, kpis=list(kpis),
+        swept=[names.get(s, s) for s in swept], replicates=list(replicates) or ["seed"],
+        baseline=max(set(baselines), key=baselines.count) if baselines else None,
+        objective=study.get("objective") or "npv_profit", design=study.get("design") or {},
+        sweepers=list(sweepers),
+    )
+
+
+def _tidy_types(frame: pd.DataFrame, params: list[str], kpis: list[str]) -> pd.DataFrame:
+    """Numbers where every value is a number, text otherwise (parquet wants one type a column)."""
+    for col in params + ["seed"]:
+        values = frame[col].dropna()
+        if len(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            frame[col] = pd.to_numeric(frame[col])
+            if all(float(v).is_integer() for v in values) and frame[col].notna().all():
+                frame[col] = frame[col].astype("int64")
+        else:
+            frame[col] = frame[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                                        else (json.dumps(v) if isinstance(v, list | dict) else str(v)))
+    for col in kpis:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    for col in ("error", "config_hash", "saved_at"):
+        frame[col] = frame[col].astype("object")
+    return frame

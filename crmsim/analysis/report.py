@@ -1,0 +1,483 @@
+"""``crmsim report DIR``: which variant wins, by how much, and how sure we are.
+
+Every run below DIR is collected (``collect``); the runs that finished are grouped into
+variants (the swept values that are not replicates) and compared with the baseline seed by
+seed (``paired_differences``: common random numbers make the comparison paired). The report
+is written atomically into ``DIR/report/``:
+
+    runs.parquet     one row per job: parameters, KPIs, status (failed and unfinished included)
+    report.csv       every KPI of every variant: mean, 95% interval, paired difference to the
+                     baseline with its 95% interval and p-value
+    report.md        the verdict table, how to read it, the plots, the runs that did not finish
+    *.png            KPIs over time per variant (seed bands), paired differences, a heatmap when
+                     the sweep has two axes, parameter ranking for a sensitivity design
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .collect import REPORT_DIR, Collection, collect
+from .stats import paired_differences
+
+# The verdict: what a strategist asks first. The decision KPI is the study's objective.
+VERDICT_KPIS = {"npv_profit": "NPV profit", "retention_rate_annual": "retention",
+                "revenue_total": "revenue"}
+LEVEL = 0.95
+MAX_SHOWN = 12      # variants in the terminal table and the plots (all are in report.csv)
+
+
+class ReportError(ValueError):
+    """Runs that cannot be compared as asked (e.g. an unknown baseline)."""
+
+
+def _is_share(kpi: str) -> bool:
+    return "rate" in kpi or "share" in kpi
+
+
+def fmt_value(kpi: str, x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if _is_share(kpi):
+        return f"{100 * x:.1f}%"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
+
+
+def fmt_diff(kpi: str, d: float, lo: float, hi: float) -> str:
+    """``+1,234 [+1,000, +1,468]``; shares in percentage points (pp)."""
+    if d is None or math.isnan(d):
+        return "n/a"
+    if _is_share(kpi):
+        d, lo, hi = 100 * d, 100 * lo, 100 * hi
+    scale = max(abs(d), abs(lo), abs(hi)) if not math.isnan(lo) else abs(d)
+    digits = 0 if scale >= 100 else 2 if scale >= 0.1 or scale == 0 else 4
+
+    def f(x: float) -> str:
+        return f"{x:+,.{digits}f}"
+
+    unit = " pp" if _is_share(kpi) else ""
+    return f"{f(d)}{unit}" if math.isnan(lo) else f"{f(d)}{unit} [{f(lo)}, {f(hi)}]"
+
+
+def verdict_word(diff: float, lo: float, hi: float, is_baseline: bool) -> str:
+    if is_baseline:
+        return "baseline"
+    if math.isnan(lo) or math.isnan(hi):
+        return "n/a (one seed)" if not math.isnan(diff) else "n/a (no common seeds)"
+    if lo > 0:
+        return "better"
+    if hi < 0:
+        return "worse"
+    return "no clear difference"
+
+
+def _label(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _same(label: str, wanted: str) -> bool:
+    """A value as labelled equals one as written (``1`` and ``1.0`` are the same number)."""
+    if label == wanted:
+        return True
+    try:
+        return float(label) == float(wanted)
+    except ValueError:
+        return False
+
+
+def _join(row: pd.Series, keys: list[str]) -> str:
+    if len(keys) == 1:
+        return _label(row[keys[0]])
+    return ",".join(f"{k}={_label(row[k])}" for k in keys)
+
+
+@dataclass
+class Comparison:
+    """Finished runs grouped into variants, and their paired differences to the baseline.
+
+    The keys that vary across the runs (other than replicates) are split in two: the keys the
+    baseline names are compared (``compare_keys``; a variant is a combination of their values),
+    and comparisons are made within each combination of the other keys (a stratum), so
+    ``baseline: policy=transactional`` in a policy x market sweep compares every policy with
+    transactional in each market.
+    """
+
+    runs: pd.DataFrame                  # ok runs with columns variant, stratum, replicate
+    table: pd.DataFrame                 # paired_differences rows (+ stratum)
+    baseline: str
+    compare_keys: list[str]
+    variant_keys: list[str]
+    strata_keys: list[str]
+    replicates: list[str]
+    objective: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def baseline_text(self) -> str:
+        """The baseline as a reader needs it: with its key when one key is compared."""
+        if len(self.compare_keys) == 1:
+            return f"{self.compare_keys[0]}={self.baseline}"
+        return self.baseline
+
+
+def _split_spec(spec: str) -> list[tuple[str, str]]:
+    """``a=1,b=[x,y]`` -> [(a, 1), (b, [x,y])]: split at commas that start a new key=."""
+    parts = re.split(r",(?=[\w.+~@/-]+=)", spec)
+    return [(k.strip().lstrip("+~"), v.strip()) for k, _, v in (p.partition("=") for p in parts)]
+
+
+def _listing(values: dict[str, list[str]]) -> str:
+    return "; ".join(k + ": " + ", ".join(v) for k, v in values.items())
+
+
+def _resolve_baseline(spec: str | None, ok: pd.DataFrame, keys: list[str]) -> dict[str, str]:
+    """The baseline as {key: value label}; its keys are the ones compared."""
+    if not keys:
+        return {}
+    values = {k: list(dict.fromkeys(ok[k].map(_label))) for k in keys}
+    if spec is None:
+        if "policy" in keys and "transactional" in values["policy"]:
+            return {"policy": "transactional"}
+        first = ok.iloc[0]
+        return {k: _label(first[k]) for k in keys}
+    spec = str(spec)
+    if "=" not in spec:
+        hits = [k for k in keys if any(_same(v, spec) for v in values[k])]
+        if len(hits) != 1:
+            why = ("matches several keys: " + ", ".join(hits) if hits
+                   else "is none of the variants: " + _listing(values))
+            raise ReportError(f"baseline {spec!r} {why}; write it as key=value")
+        pairs = [(hits[0], spec)]
+    else:
+        pairs = _split_spec(spec)
+    out = {}
+    for key, wanted in pairs:
+        if key not in keys:
+            raise ReportError(f"baseline {spec!r}: {key} is not a key the runs differ in "
+                              f"({', '.join(keys)})")
+        match = next((v for v in values[key] if _same(v, wanted)), None)
+        if match is None:
+            raise ReportError(f"baseline {spec!r}: no run has {key}={wanted} "
+                              f"({_listing({key: values[key]})})")
+        out[key] = match
+    return out
+
+
+def compare(c: Collection, baseline: str | None = None, kpis: list[str] | None = None) -> Comparison:
+    """Group the finished runs of ``c`` into variants and compare each with the baseline."""
+    ok = c.runs[c.runs["status"] == "ok"].copy()
+    if ok.empty:
+        raise ReportError("no finished runs to compare")
+    replicates = [r for r in c.replicates if r in ok.columns] or ["seed"]
+    candidates = [p for p in c.params if p not in replicates]
+    keys = [p for p in candidates if p in c.swept or ok[p].map(_label).nunique() > 1]
+    ok["replicate"] = ok[replicates].apply(lambda r: "|".join(_label(v) for v in r), axis=1)
+    base = _resolve_baseline(baseline or c.baseline, ok, keys)
+    compare_keys = list(base)
+    strata_keys = [k for k in keys if k not in base]
+    ok["variant"] = ok.apply(lambda r: _join(r, compare_keys), axis=1) if compare_keys else "all runs"
+    ok["stratum"] = ok.apply(lambda r: _join(r, strata_keys), axis=1) if strata_keys else ""
+    if len(strata_keys) == 1:
+        ok["stratum"] = strata_keys[0] + "=" + ok["stratum"]
+    base_label = (_join(pd.Series(base), compare_keys) if compare_keys else "all runs")
+    notes = []
+    before = len(ok)
+    ok = ok.sort_values("saved_at", na_position="first").drop_duplicates(
+        ["stratum", "variant", "replicate"], keep="last").sort_index()
+    if len(ok) < before:
+        notes.append(f"{before - len(ok)} duplicate runs (same variant and seed) were left out; "
+                     "the latest of each was kept")
+    kpis = kpis or [k for k in c.kpis if ok[k].notna().any()]
+    parts = []
+    for stratum, sub in ok.groupby("stratum", sort=False):
+        if base_label not in set(sub["variant"]):
+            notes.append(f"{stratum}: no run of the baseline {base_label}; not compared")
+            continue
+        t = paired_differences(sub, kpis, base_label, variant="variant", seed="replicate", level=LEVEL)
+        t.insert(0, "stratum", stratum)
+        parts.append(t)
+    if not parts:
+        raise ReportError(f"no runs of the baseline {base_label!r} to compare with")
+    table = pd.concat(parts, ignore_index=True)
+    objective = c.objective if c.objective in kpis else kpis[0]
+    # Baseline first, then by the objective's paired difference, best first.
+    order = table[table["kpi"] == objective].set_index(["stratum", "variant"])["diff"]
+    rank = {key: (0 if key[1] == base_label else 1, -v if not math.isnan(v) else math.inf)
+            for key, v in order.items()}
+    table["_rank"] = [rank.get(key, (2, 0)) for key in zip(table["stratum"], table["variant"], strict=True)]
+    table = table.sort_values(["stratum", "_rank"], kind="stable").drop(columns="_rank")
+    return Comparison(runs=ok, table=table.reset_index(drop=True), baseline=base_label,
+                      compare_keys=compare_keys, variant_keys=keys, strata_keys=strata_keys,
+                      replicates=replicates, objective=objective, notes=notes)
+
+
+def verdict(cmp: Comparison) -> pd.DataFrame:
+    """One row per variant: n, the verdict KPIs' means and paired differences, and the word."""
+    rows = []
+    t = cmp.table
+    kpis = [k for k in VERDICT_KPIS if k in set(t["kpi"])]
+    if cmp.objective not in kpis:
+        kpis = [cmp.objective, *kpis]
+    for (stratum, variant), g in t.groupby(["stratum", "variant"], sort=False):
+        by = g.set_index("kpi")
+        row = {"stratum": stratum, "variant": variant, "n": int(by["n"].iloc[0])}
+        for k in kpis:
+            r = by.loc[k]
+            row[k] = r["mean"]
+            row[f"{k}_diff"], row[f"{k}_low"], row[f"{k}_high"] = r["diff"], r["diff_low"], r["diff_high"]
+        o = by.loc[cmp.objective]
+        row["verdict"] = verdict_word(o["diff"], o["diff_low"], o["diff_high"], variant == cmp.baseline)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict_cells(cmp: Comparison, v: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    kpis = [k for k in VERDICT_KPIS if k in v.columns]
+    if cmp.objective not in kpis:
+        kpis = [cmp.objective, *kpis]
+    name = cmp.compare_keys[0] if len(cmp.compare_keys) == 1 else "variant"
+    head = (["stratum"] if cmp.strata_keys else []) + [name, "seeds"]
+    for k in kpis:
+        label = VERDICT_KPIS.get(k, k)
+        head += [label, f"Δ {label} [95% CI]"]
+    head.append(f"verdict ({VERDICT_KPIS.get(cmp.objective, cmp.objective)})")
+    body = []
+    for _, r in v.iterrows():
+        cells = ([r["stratum"]] if cmp.strata_keys else []) + [str(r["variant"]), str(r["n"])]
+        for k in kpis:
+            base = r["variant"] == cmp.baseline
+            cells += [fmt_value(k, r[k]),
+                      "—" if base else fmt_diff(k, r[f"{k}_diff"], r[f"{k}_low"], r[f"{k}_high"])]
+        cells.append(r["verdict"])
+        body.append(cells)
+    return head, body
+
+
+def text_table(head: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(head)]
+    right = [i for i in range(len(head)) if body and all(_numeric(row[i]) for row in body)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(head), rule, *(line(r) for r in body)])
+
+
+def _numeric(cell: str) -> bool:
+    """Right-align a column whose cells all read as numbers (or stand in for one)."""
+    return cell in ("—", "n/a") or cell[:1] in "+-0123456789"
+
+
+def md_table(head: list[str], body: list[list[str]]) -> str:
+    esc = [[c.replace("|", "\\|") for c in row] for row in [head, *body]]
+    return "\n".join(["| " + " | ".join(esc[0]) + " |", "|" + "---|" * len(head),
+                      *("| " + " | ".join(r) + " |" for r in esc[1:])])
+
+
+@dataclass
+class Report:
+    path: Path
+    collection: Collection
+    comparison: Comparison | None
+    terminal: str                      # what `crmsim report` prints
+    files: list[str]
+
+
+def _counts(c: Collection) -> str:
+    counts = c.runs["status"].value_counts()
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "incomplete", "missing") if counts.get(s, 0)]
+    return f"{len(c.runs)} runs: " + ", ".join(parts)
+
+
+def _not_finished(c: Collection) -> pd.DataFrame:
+    return c.runs[c.runs["status"] != "ok"][["run", "status", "error"]]
+
+
+def _how_to_read(cmp: Comparison) -> str:
+    obj = VERDICT_KPIS.get(cmp.objective, cmp.objective)
+    where = (f"Within each stratum ({', '.join(cmp.strata_keys)}), each row is a variant; the first "
+             if cmp.strata_keys else "Each row is a variant; the first ")
+    return (
+        f"{where}is the baseline, **{cmp.baseline_text}**. The numbers are means "
+        f"over seeds. Every variant ran with the same seeds as the baseline, so it faced the same "
+        f"people, network and luck (common random numbers); Δ is the mean of the seed-by-seed "
+        f"differences to the baseline, and the 95% interval is a paired t interval over those "
+        f"differences. *better* / *worse*: the whole interval of Δ {obj} lies above / below zero; "
+        f"*no clear difference*: it includes zero: more seeds (a longer sweep) would narrow it. "
+        f"Retention is annual; Δ retention is in percentage points (pp). Money is in the model's "
+        f"currency units over the whole run, NPV discounted at sim.discount_rate."
+    )
+
+
+def build(root: str | os.PathLike, out: str | os.PathLike | None = None,
+          baseline: str | None = None, plots: bool = True) -> Report:
+    """Collect the runs below ``root``, compare them, and write the report atomically.
+
+    ``out`` defaults to ``root/report``; an earlier report there is replaced in one rename (a
+    report is derived from the runs, which are never touched).
+    """
+    from . import plots as plot_mod
+
+    root = Path(root)
+    c = collect(root)
+    if c.runs.empty:
+        raise ReportError(f"no runs below {root} (a run is a directory with a summary.json)")
+    target = Path(out) if out else root / REPORT_DIR
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        files, terminal, cmp = _write(c, tmp, baseline, plots, plot_mod)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Report(path=target, collection=c, comparison=cmp, terminal=terminal, files=files)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, old / "report")
+    os.rename(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_design(c: Collection, tmp: Path, plots: bool, plot_mod, md: list, lines: list,
+                  files: list) -> None:
+    """A sensitivity design: the parameters ranked by their effect on the objective."""
+    from . import sensitivity
+
+    ok = c.runs[c.runs["status"] == "ok"]
+    if "study.point" not in ok.columns:
+        raise ReportError("a sensitivity design without study.point in the runs' parameters")
+    ranking = sensitivity.analyze(c.design, ok, c.objective, point="study.point")
+    ranking.to_csv(tmp / "report.csv", index=False)
+    head = list(ranking.columns)
+    body = [[_cell(v) for v in row] for row in ranking.itertuples(index=False)]
+    title = f"Parameters ranked by their effect on {c.objective} ({c.design.get('method')}; {len(ok)} runs)"
+    md += ["", f"## {title}", "", md_table(head, body), "",
+           "mu_star: mean absolute change of the KPI when the parameter moves across its range, with "
+           "its 95% interval (Morris); sigma: how much that change depends on the other parameters "
+           "(non-linearity, interactions). ST / S1: share of the KPI's variance due to the parameter "
+           "with / without its interactions (Sobol)."]
+    lines += ["", title, text_table(head, body)]
+    if plots:
+        files += plot_mod.sensitivity(ranking, tmp / "sensitivity.png", c.objective)
+        md += ["", "![ranking](sensitivity.png)"]
+
+
+def _write_search(c: Collection, tmp: Path, plots: bool, plot_mod, md: list, lines: list,
+                  files: list) -> None:
+    """An optimiser's trials, best first (its own record is optimization_results.yaml)."""
+    ok = c.runs[c.runs["status"] == "ok"].copy()
+    if ok.empty:
+        raise ReportError("no finished trials")
+    ok["trial"] = pd.to_numeric(ok["job"], errors="coerce")
+    keys = [k for k in c.swept if k in ok.columns]
+    kpis = [k for k in dict.fromkeys([c.objective, *VERDICT_KPIS]) if k in ok.columns]
+    table = ok[["sweep", "trial", *kpis, *keys]].sort_values(c.objective, ascending=False)
+    table.to_csv(tmp / "report.csv", index=False)
+    head = ["trial", *(VERDICT_KPIS.get(k, k) for k in kpis), *keys]
+    body = [[_cell(r["trial"] if not math.isnan(r["trial"]) else r["sweep"]),
+             *(fmt_value(k, r[k]) for k in kpis), *(_cell(r[k]) for k in keys)]
+            for _, r in table.iterrows()]
+    title = f"{len(table)} trials ranked by {c.objective}"
+    md += ["", f"## {title}", "", md_table(head, body), "",
+           "Each trial is one run. Trials share their seed, so they differ only in the parameters; "
+           "before adopting the best, compare it with the defaults on many seeds (a sweep and "
+           "`crmsim report`) to see how sure the gain is."]
+    lines += ["", title, text_table(head, body[:MAX_SHOWN])]
+    if len(body) > MAX_SHOWN:
+        lines.append(f"... {len(body) - MAX_SHOWN} more trials in report.md")
+    if plots:
+        files += plot_mod.search(ok.sort_values("trial"), tmp / "search.png", c.objective)
+        md += ["", "![objective by trial](search.png)"]
+
+
+def _write_comparison(c: Collection, tmp: Path, baseline: str | None, plots: bool, plot_mod,
+                      md: list, lines: list, files: list) -> Comparison:
+    """Variants against the baseline: the verdict, report.csv and the plots."""
+    cmp = compare(c, baseline)
+    table = cmp.table.copy()
+    if not cmp.strata_keys:
+        table = table.drop(columns="stratum")
+    table.to_csv(tmp / "report.csv", index=False)
+    v = verdict(cmp)
+    head, body = _verdict_cells(cmp, v)
+    pairing = " and ".join(cmp.replicates)
+    title = (f"Verdict: {len(v)} variants; Δ = paired difference to {cmp.baseline_text} "
+             f"(same {pairing}), with its 95% interval")
+    md += ["", "## Verdict", "", md_table(head, body), "", "### How to read this", "", _how_to_read(cmp)]
+    lines += ["", title, text_table(head, body[:MAX_SHOWN])]
+    if len(body) > MAX_SHOWN:
+        lines.append(f"... {len(body) - MAX_SHOWN} more variants in report.md")
+    if plots:
+        made = plot_mod.timeseries(c.root, cmp, tmp / "timeseries.png", MAX_SHOWN)
+        shown = {k: label for k, label in VERDICT_KPIS.items() if k in set(cmp.table["kpi"])}
+        made += plot_mod.differences(cmp, tmp / "differences.png", shown, MAX_SHOWN)
+        if len(cmp.variant_keys) == 2 or len(cmp.strata_keys) == 2:
+            made += plot_mod.heatmap(cmp, tmp / "heatmap.png")
+        files += made
+        captions = {"timeseries.png": "KPIs over time: mean per variant, band = middle 80% of seeds",
+                    "differences.png": "Paired differences to the baseline with 95% intervals",
+                    "heatmap.png": (f"Mean {cmp.objective} over the two axes of the sweep"
+                                    if len(cmp.variant_keys) == 2 else
+                                    f"Paired difference of {cmp.objective} to {cmp.baseline_text} "
+                                    "over the two other axes")}
+        md += ["", "## Plots", ""] + [f"![{captions[f]}]({f})\n\n*{captions[f]}.*\n" for f in made]
+    md += ["", "## All KPIs", "", "report.csv: every KPI of every variant (mean, 95% interval, "
+           "paired difference to the baseline with its 95% interval, p-value); runs.parquet: "
+           "one row per run with its parameters and KPIs."]
+    for note in cmp.notes:
+        md += ["", f"Note: {note}."]
+        lines.append(f"note: {note}")
+    return cmp
+
+
+def _cell(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int | np.integer):
+        return str(v)
+    if isinstance(v, float | np.floating):
+        return "n/a" if math.isnan(v) else f"{v:,.4g}"
+    return str(v)
+
+
+def _write(c: Collection, tmp: Path, baseline: str | None, plots: bool, plot_mod):
+    files = ["runs.parquet", "report.csv", "report.md"]
+    c.runs.to_parquet(tmp / "runs.parquet", index=False)
+    md = [f"# crmsim report: {c.root}", "", _counts(c) + "."]
+    lines = [f"{c.root}: {_counts(c)}"]
+    cmp = None
+    if c.design:
+        _write_design(c, tmp, plots, plot_mod, md, lines, files)
+    elif any(s != "basic" for s in c.sweepers):
+        _write_search(c, tmp, plots, plot_mod, md, lines, files)
+    else:
+        cmp = _write_comparison(c, tmp, baseline, plots, plot_mod, md, lines, files)
+    bad = _not_finished(c)
+    if len(bad):
+        cells = [[str(x) for x in r] for r in bad.itertuples(index=False)]
+        md += ["", "## Runs that did not finish", "", md_table(list(bad.columns), cells)]
+        lines += ["", f"not finished ({len(bad)}; see report.md):"]
+        lines += [f"  {r.status:<10} {r.run}: {r.error}" for r in bad.head(10).itertuples()]
+        if len(bad) > 10:
+            lines.append(f"  ... {len(bad) - 10} more")
+    (tmp / "report.md").write_text("\n".join(md) + "\n")
+    return files, "\n".join(lines), cmp

@@ -1,0 +1,513 @@
+"""Sweeps: ``crmsim run -m`` through Hydra's multirun, with its sweeper and launcher plugins.
+
+Before anything runs, ``plan`` composes the sweep the way Hydra will (the primary config, the
+sweeper's ``params`` and the command line), lists the jobs, checks every job's config and
+picks the directories: ``results/<study>/<date-time>/<job>/``, a job being named by the values
+that vary across the sweep (``policy=idic,seed=3``). A bad value stops the sweep there, with
+nothing written. ``launch`` then hands the command line to a real ``@hydra.main`` app, so the
+configured sweeper (basic, Optuna) and launcher (joblib, submitit, Ray) do the work; every job
+runs ``run_job``, which writes the job's results and a ``summary.json`` with its parameters,
+KPIs and status (``failed`` with the error when it fails, so one failure never stops the
+others). Rerunning a sweep into the same directory (``--resume DIR``) skips every job whose
+summary says ``ok`` for the same config (``crmsim.result.config_hash``) and reruns the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import math
+import os
+import shlex
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import api, metrics
+from . import config as config_mod
+from .errors import ConfigError
+from .result import config_hash, read_summary, save_failure
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+MANIFEST = "sweep.json"
+NAME_LIMIT = 200   # longest job directory name built from its values (file systems allow 255)
+
+# Config-group choices that need a plugin from an extra: (group, option or "*") -> module, extra.
+PLUGINS = {
+    ("launcher", "submitit_local"): ("hydra_plugins.hydra_submitit_launcher", "cluster"),
+    ("launcher", "submitit_slurm"): ("hydra_plugins.hydra_submitit_launcher", "cluster"),
+    ("launcher", "ray"): ("hydra_plugins.hydra_ray_launcher", "ray"),
+    ("hparams_search", "*"): ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+}
+
+
+def _parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def _is_hydra(line: str) -> bool:
+    return line.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def check_plugins(overrides: Sequence[str]) -> None:
+    """Stop early, with the install command, when a chosen launcher or search is not installed."""
+    for line in overrides:
+        group, _, value = line.lstrip("+~").partition("=")
+        for option in (o.strip() for o in value.split(",")):
+            hit = PLUGINS.get((group, option)) or (PLUGINS.get((group, "*")) if option != "null" else None)
+            if hit and importlib.util.find_spec(hit[0]) is None:
+                raise ConfigError(group, option, f'an installed plugin: pip install "crmsim[{hit[1]}]"')
+
+
+def choice(overrides: Sequence[str], group: str) -> str | None:
+    """The option chosen for config group ``group`` on the command line, if any."""
+    for line in overrides:
+        key, _, value = line.lstrip("+~").partition("=")
+        if key == group and value not in ("", "null"):
+            return value
+    return None
+
+
+def study_name(cfg: DictConfig, choices: dict[str, Any]) -> str:
+    """Where a study's runs land: ``study.name``, else the experiment's name, else ``runs``."""
+    name = cfg.study.name or choices.get("experiment") or choices.get("hparams_search") or "runs"
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ConfigError("study.name", name, "a directory name (no '/', not starting with '.')")
+    return name
+
+
+def check_study(cfg: DictConfig) -> None:
+    study = cfg.study
+    if study.objective not in metrics.SUMMARY:
+        raise ConfigError("study.objective", study.objective,
+                          "one of the KPIs " + ", ".join(metrics.SUMMARY))
+    if not all(isinstance(k, str) for k in study.replicates):
+        raise ConfigError("study.replicates", list(study.replicates), "a list of config keys")
+
+
+def prepare(cfg: DictConfig, validate: bool = True) -> DictConfig:
+    """The config a job runs: a copy of ``cfg`` with its design point applied, checked
+    (``validate=False`` leaves the schema check to ``simulate``, which makes it anyway).
+
+    Raises ``ConfigError`` (key, value, what is allowed) on the first problem.
+    """
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    check_study(cfg)
+    if cfg.study.design:
+        from .analysis import sensitivity
+
+        if cfg.study.point is None:
+            raise ConfigError("study.point", None, "a design point; run the design with crmsim run -m")
+        sensitivity.apply_point(cfg)
+    if validate:
+        config_mod.validate(cfg)
+    return cfg
+
+
+def params_of(overrides: Sequence[str]) -> dict[str, Any]:
+    """``{key: value}`` of a job's overrides, values typed as Hydra reads them."""
+    out: dict[str, Any] = {}
+    for o in _parser().parse_overrides(list(overrides)):
+        if o.is_hydra_override():
+            continue
+        try:
+            out[o.key_or_group] = o.value()
+        except Exception:  # a value Hydra cannot type: keep what was written
+            out[o.key_or_group] = o.get_value_element_as_str()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The job: what every launcher runs, in whatever process or machine it picks.
+
+def run_job(cfg: DictConfig) -> float:
+    """Run one job of a sweep into Hydra's job directory; return the study's objective KPI.
+
+    Never raises for a failing simulation: the failure is written to the job's summary.json
+    (status ``failed``, the error and its traceback) and the objective is NaN, so the sweep goes
+    on and an optimiser records a failed trial.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    job_dir = Path(hc.runtime.output_dir)
+    task = list(hc.overrides.task)
+    meta: dict[str, Any] = {
+        "params": params_of(task),
+        "study": OmegaConf.to_container(cfg.study, resolve=True) if "study" in cfg else {},
+        "job": {"num": hc.job.num, "dir": job_dir.name, "overrides": task},
+    }
+    objective = str(cfg.study.objective) if "study" in cfg else "npv_profit"
+    old = read_summary(job_dir)
+    finished = bool(old and old.get("status") == "ok")
+    prepared = None
+    try:
+        prepared = prepare(cfg, validate=False)
+        meta["seed"] = prepared.seed
+        if prepared.study.design:
+            design_keys = list(prepared.study.design.bounds)
+            meta["params"].update({k: OmegaConf.select(prepared, k) for k in design_keys})
+        digest = config_hash(prepared)
+        if finished and old.get("config_hash") == digest:
+            return float(old.get("kpis", {}).get(objective, math.nan))
+        if finished:
+            raise FileExistsError(f"{job_dir} holds a finished run of another config")
+        result = api.simulate(prepared)
+        result.meta.update(meta)
+        result.save(job_dir, replace=True)
+        return float(result.summary.get(objective, math.nan))
+    except Exception as err:
+        if finished:   # a finished run is never overwritten, not even by a failure record
+            raise
+        save_failure(job_dir, err, traceback.format_exc(), config=prepared if prepared is not None else cfg,
+                     meta=meta, replace=True)
+        return math.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: everything is checked before the first job starts.
+
+@dataclass
+class Job:
+    overrides: list[str]
+    dir: str                  # directory name below the sweep directory
+    skip: bool = False        # finished before with the same config (resume)
+
+
+@dataclass
+class Plan:
+    overrides: list[str]              # task and hydra overrides, as Hydra gets them
+    hydra_overrides: list[str]        # crmsim's own settings for this sweep
+    sweep_dir: Path
+    study: str
+    sweeper: str
+    launcher: str
+    swept: list[str]
+    replicates: list[str]
+    jobs: list[Job] | None            # None: the sweeper decides as it goes (Optuna)
+    expected: int | None
+    resumed: bool = False
+    created: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
+
+    @property
+    def to_run(self) -> int | None:
+        return None if self.jobs is None else sum(not j.skip for j in self.jobs)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "command": shlex.join(["crmsim", "run", "-m", *self.overrides]),
+            "overrides": self.overrides, "study": self.study, "sweeper": self.sweeper,
+            "launcher": self.launcher, "swept": self.swept, "replicates": self.replicates,
+            "expected": self.expected, "created": self.created,
+            "jobs": None if self.jobs is None else [{"dir": j.dir, "overrides": j.overrides}
+                                                    for j in self.jobs],
+        }
+
+
+def _stamp() -> str:
+    return dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+
+
+def _compose_primary(overrides: list[str]) -> DictConfig:
+    """The sweep's primary config, composed the way Hydra composes it for the sweeper."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    with api._hydra_context():
+        loader = GlobalHydra.instance().config_loader()
+        try:
+            return loader.load_configuration(config_name="config", overrides=overrides,
+                                             run_mode=RunMode.MULTIRUN)
+        except (HydraException, OmegaConfBaseException, ValueError) as err:
+            raise api._composition_error(err, [o for o in overrides if not _is_hydra(o)]) from None
+
+
+def _expand_basic(primary: DictConfig, task: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The jobs of Hydra's basic sweeper (its own expansion) and the keys it sweeps."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = primary.hydra.sweeper.get("params") or {}
+    lines = [f"{k}={v}" for k, v in params.items()] + task
+    try:
+        parsed = _parser().parse_overrides(lines)
+        jobs = BasicSweeper.split_arguments(parsed, None)[0]
+    except HydraException as err:
+        raise ConfigError("overrides", lines, "key=value or a sweep such as key=a,b or "
+                          "key=range(0,10)", str(err).splitlines()[0]) from None
+    swept = [o.key_or_group for o in parsed[:len(params)]] + [o.key_or_group for o in parsed[len(params):]
+                                                              if o.is_sweep_override()]
+    return jobs, list(dict.fromkeys(swept))
+
+
+def _job_dirs(jobs: list[list[str]]) -> tuple[list[str], list[str], bool]:
+    """Directory names: the overrides that vary across the sweep (Hydra's override_dirname
+    with the constant keys excluded), or job numbers when nothing varies or a name would not
+    make a safe directory."""
+    parsed = [_parser().parse_overrides(job) for job in jobs]
+    values: dict[str, set[tuple[str, ...]]] = {}
+    for job in parsed:
+        lines: dict[str, tuple[str, ...]] = {}
+        for o in job:   # a key may come twice: ~key then +key=...
+            lines[o.key_or_group] = (*lines.get(o.key_or_group, ()), o.input_line)
+        for key, line in lines.items():
+            values.setdefault(key, set()).add(line)
+    varying = [k for k, v in values.items() if len(v) > 1]
+    names = [",".join(sorted(o.input_line for o in job if o.key_or_group in varying)) for job in parsed]
+    safe = (varying and len(set(names)) == len(names)
+            and all(n and "/" not in n and not n.startswith(".") and len(n) <= NAME_LIMIT
+                    for n in names))
+    if not safe:
+        return [str(i) for i in range(len(jobs))], [], False
+    return names, [k for k in values if k not in varying], True
+
+
+def _is_group(key: str) -> bool:
+    """A config group (``policy=idic`` picks a file) rather than a value."""
+    return key.startswith("hydra") or (api.config_dir() / key).is_dir()
+
+
+def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[bool]) -> list[str | None]:
+    """Compose and check every job's config; return the config hash of each job in ``existing``
+    (a finished run is in its directory: resume compares hashes), None for the others.
+
+    Composing is the slow part, so jobs that pick the same config-group options share one
+    composition and their plain values are set on a copy, as Hydra sets them after composing.
+    Every combination of values is checked once; a replicate value (the seed) once for the
+    whole sweep, as its allowed range does not depend on the rest (each job checks its whole
+    config again before it runs).
+    """
+    groups: dict[tuple[str, ...], list[tuple[int, list]]] = {}
+    for i, job in enumerate(jobs):
+        parsed = _parser().parse_overrides(job)
+        values = [o for o in parsed if not _is_group(o.key_or_group) and not o.is_add()
+                  and not o.is_delete() and not o.is_force_add()]
+        composed = tuple(o.input_line for o in parsed if o not in values)
+        groups.setdefault(composed, []).append((i, values))
+    hashes: list[str | None] = [None] * len(jobs)
+    seen_replicates: set[tuple[str, ...]] = set()
+    for composed, members in groups.items():
+        base = api.load_config(list(composed))
+        seen: set[tuple[str, ...]] = set()
+        for i, values in members:
+            rest = tuple(o.input_line for o in values if o.key_or_group not in replicates)
+            reps = tuple(o.input_line for o in values if o.key_or_group in replicates)
+            if rest in seen and reps in seen_replicates and not existing[i]:
+                continue
+            cfg = base.copy()
+            for o in values:
+                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+            prepared = prepare(cfg)
+            seen.add(rest)
+            seen_replicates.add(reps)
+            if existing[i]:
+                hashes[i] = config_hash(prepared)
+    return hashes
+
+
+def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Plan:
+    """Check a sweep and decide where everything goes; raises ``ConfigError``, writes nothing."""
+    config_mod.register_schema()
+    overrides = list(overrides)
+    if resume is not None:
+        manifest = _read_manifest(resume)
+        if not overrides:
+            overrides = list(manifest["overrides"])
+    check_plugins(overrides)
+    primary = _compose_primary(overrides)
+    check_study(primary)
+    choices = OmegaConf.to_container(primary.hydra.runtime.choices)
+    study = study_name(primary, choices)
+    task = [o for o in overrides if not _is_hydra(o)]
+    replicates = [str(r) for r in primary.study.replicates]
+    sweeper = str(primary.hydra.sweeper._target_)
+    launcher = str(primary.hydra.launcher._target_).rsplit(".", 1)[-1]
+
+    user_dir = next((o.partition("=")[2] for o in overrides if o.startswith("hydra.sweep.dir=")), None)
+    if resume is not None:
+        sweep_dir = resume
+    elif user_dir:
+        sweep_dir = Path(user_dir)
+    else:
+        sweep_dir = root / study / _stamp()
+    sweep_dir = sweep_dir.absolute()
+
+    hydra_overrides = ["hydra.job.name=crmsim"]
+    if not user_dir:
+        # Quoted: a path may hold characters Hydra's override grammar reads (commas, spaces).
+        quoted = str(sweep_dir).replace("'", "\\'")
+        hydra_overrides.append(f"hydra.sweep.dir='{quoted}'")
+    if primary.study.design and sweeper == BASIC_SWEEPER:
+        from .analysis import sensitivity
+
+        if not any(o.lstrip("+~").startswith("study.point=") for o in task):
+            n = sensitivity.size(OmegaConf.to_container(primary.study.design))
+            task.append(f"study.point=range(0,{n})")
+            overrides.append(task[-1])
+
+    if sweeper == BASIC_SWEEPER:
+        job_lines, swept = _expand_basic(primary, task)
+        names, constant, by_values = _job_dirs(job_lines)
+        olds = [read_summary(sweep_dir / name) for name in names]
+        finished = [bool(o and o.get("status") == "ok") for o in olds]
+        hashes = _check_jobs(job_lines, replicates, finished)
+        jobs = []
+        for lines, name, old, digest in zip(job_lines, names, olds, hashes, strict=True):
+            if digest and old.get("config_hash") != digest:
+                # A finished run is never overwritten, least of all by a different config.
+                raise ConfigError("--resume" if resume else "hydra.sweep.dir", str(sweep_dir),
+                                  "a sweep directory whose finished jobs have the same configs",
+                                  f"{name} holds a finished run of another config; resume with "
+                                  f"the sweep's own overrides (crmsim run -m --resume DIR) or "
+                                  f"start a new sweep")
+            jobs.append(Job(overrides=list(lines), dir=name, skip=digest is not None))
+        if by_values:
+            keys = ",".join(f"'{k}'" for k in constant)
+            hydra_overrides += ["hydra.sweep.subdir=${hydra.job.override_dirname}",
+                                f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
+        else:
+            hydra_overrides.append("hydra.sweep.subdir=${hydra.job.num}")
+        expected: int | None = len(jobs)
+    else:
+        # An optimiser picks each job's values as it goes: check the fixed part now, each trial
+        # is checked by its job (a bad one becomes a failed trial).
+        prepare(api.load_config([o for o in task if not _parser().parse_override(o).is_sweep_override()]))
+        swept = [str(k).lstrip("+~") for k in (primary.hydra.sweeper.get("params") or {})]
+        jobs = None
+        hydra_overrides.append("hydra.sweep.subdir=${hydra.job.num}")
+        expected = primary.hydra.sweeper.get("n_trials")
+    return Plan(overrides=overrides, hydra_overrides=hydra_overrides, sweep_dir=sweep_dir,
+                study=study, sweeper="basic" if sweeper == BASIC_SWEEPER else sweeper.rsplit(".", 1)[-1],
+                launcher=launcher, swept=swept, replicates=replicates, jobs=jobs,
+                expected=expected, resumed=resume is not None)
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise ConfigError("--resume", str(directory),
+                          f"a sweep directory written by crmsim run -m (it holds {MANIFEST})") from None
+
+
+def write_manifest(p: Plan) -> None:
+    p.sweep_dir.mkdir(parents=True, exist_ok=True)
+    tmp = p.sweep_dir / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(p.manifest(), indent=2) + "\n")
+    os.replace(tmp, p.sweep_dir / MANIFEST)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running: Hydra does it; crmsim watches the job directories fill up.
+
+class Progress:
+    """A progress bar for the whole sweep, whatever launcher runs the jobs: it counts the job
+    summaries written since the sweep started (the job directories are on a shared disk)."""
+
+    def __init__(self, p: Plan, quiet: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.plan = p
+        self.start = time.time()
+        skipped = 0 if p.jobs is None else sum(j.skip for j in p.jobs)
+        self.bar = tqdm(total=p.expected, initial=skipped, desc=p.study, unit="job",
+                        disable=quiet, dynamic_ncols=True)
+        self.skipped = skipped
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _done(self) -> int:
+        if self.plan.jobs is not None:
+            paths = [self.plan.sweep_dir / j.dir / "summary.json" for j in self.plan.jobs if not j.skip]
+        else:
+            paths = list(self.plan.sweep_dir.glob("*/summary.json"))
+        n = 0
+        for path in paths:
+            try:
+                n += path.stat().st_mtime >= self.start
+            except OSError:
+                pass
+        return self.skipped + n
+
+    def _advance(self) -> None:
+        n = self._done()
+        if n > self.bar.n:
+            self.bar.update(n - self.bar.n)
+
+    def _watch(self) -> None:
+        while not self.stop.wait(0.5):
+            self._advance()
+
+    def __enter__(self) -> Progress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._advance()
+        self.bar.close()
+
+
+def launch(p: Plan, quiet: bool = False) -> int:
+    """Run the planned sweep through Hydra's multirun; return Hydra's exit code (0 = ran)."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    write_manifest(p)
+    if quiet and p.sweeper == "OptunaSweeper":
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    argv = ["crmsim", "--multirun", *p.overrides, *p.hydra_overrides]
+    app = hydra.main(version_base="1.3", config_path=str(api.config_dir()), config_name="config")(run_job)
+    saved = sys.argv
+    code = 0
+    GlobalHydra.instance().clear()
+    with Progress(p, quiet):
+        try:
+            sys.argv = argv
+            app()
+        except SystemExit as e:   # Hydra reports its own errors and exits
+            code = e.code if isinstance(e.code, int) else 1
+        finally:
+            sys.argv = saved
+            GlobalHydra.instance().clear()
+    return code
+
+
+@dataclass
+class Outcome:
+    ok: list[str]
+    failed: list[tuple[str, str]]      # (job directory, error)
+    missing: list[str]
+
+
+def outcome(p: Plan) -> Outcome:
+    """What each job of the sweep left behind."""
+    if p.jobs is not None:
+        dirs = [j.dir for j in p.jobs]
+    else:
+        dirs = sorted((d.name for d in p.sweep_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
+                       and (d / "summary.json").exists()), key=lambda s: (len(s), s))
+    out = Outcome([], [], [])
+    for name in dirs:
+        doc = read_summary(p.sweep_dir / name)
+        if doc is None:
+            out.missing.append(name)
+        elif doc.get("status") == "ok":
+            out.ok.append(name)
+        else:
+            out.failed.append((name, str(doc.get("error", "unknown error"))))
+    return out

@@ -1,0 +1,135 @@
+"""crmsim report on hand-made run directories: what is collected, flagged, compared and written."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from crmsim.analysis import report
+from crmsim.analysis.collect import collect
+from crmsim.cli import main
+
+
+def fake_run(path, params, kpis, status="ok", study=None, steps=5):
+    """A run directory as a job writes it: summary.json and timeseries.parquet."""
+    path.mkdir(parents=True)
+    doc = {"status": status, "config_hash": "x", "params": params, "seed": params.get("seed"),
+           "study": study or {"baseline": None, "replicates": ["seed"], "objective": "npv_profit"},
+           "saved_at": "2026-01-01T00:00:00", "kpis": kpis if status == "ok" else {}}
+    if status != "ok":
+        doc["error"] = "ValueError: broke"
+    (path / "summary.json").write_text(json.dumps(doc))
+    step = np.arange(steps + 1)
+    pd.DataFrame({"step": step, "n_active": 100 + step, "revenue": kpis.get("revenue_total", 0) / steps,
+                  "profit_discounted": kpis.get("npv_profit", 0) / steps}).to_parquet(
+        path / "timeseries.parquet")
+
+
+def kpis_for(rng, shift):
+    return {"npv_profit": 1000 + shift + rng.normal(0, 10), "retention_rate_annual": 0.8 + shift / 1e4,
+            "revenue_total": 5000 + 2 * shift + rng.normal(0, 20), "n_people": 300}
+
+
+def make_sweep(root, policies=("transactional", "idic"), seeds=range(5), shift=None, study=None):
+    rng = np.random.default_rng(1)
+    shift = shift or {"transactional": 0.0, "idic": 50.0}
+    jobs = []
+    for p in policies:
+        for s in seeds:
+            name = f"policy={p},seed={s}"
+            jobs.append({"dir": name, "overrides": [f"policy={p}", f"seed={s}"]})
+            fake_run(root / name, {"policy": p, "seed": s}, kpis_for(rng, shift[p]), study=study)
+    (root / "sweep.json").write_text(json.dumps({"swept": ["policy", "seed"], "replicates": ["seed"],
+                                                 "sweeper": "basic", "jobs": jobs}))
+    return jobs
+
+
+def test_failed_incomplete_and_missing_runs_are_flagged_and_never_compared(tmp_path):
+    jobs = make_sweep(tmp_path)
+    (tmp_path / "sweep.json").write_text(json.dumps({
+        "swept": ["policy", "seed"], "replicates": ["seed"], "sweeper": "basic",
+        "jobs": [*jobs, {"dir": "policy=idic,seed=9", "overrides": ["policy=idic", "seed=9"]}]}))
+    fake_run(tmp_path / "policy=idic,seed=7", {"policy": "idic", "seed": 7}, {}, status="failed")
+    # An interrupted save: a hidden directory whose contents must never be read as a run.
+    fake_run(tmp_path / ".policy=idic,seed=8.ab12.incomplete", {"policy": "idic", "seed": 8},
+             {"npv_profit": 1e12, "retention_rate_annual": 1.0, "revenue_total": 1e12, "n_people": 300})
+    c = collect(tmp_path)
+    status = c.runs.set_index("job")["status"]
+    assert status["policy=idic,seed=7"] == "failed"
+    assert status[".policy=idic,seed=8.ab12.incomplete"] == "incomplete"
+    assert status["policy=idic,seed=9"] == "missing"
+    assert (status == "ok").sum() == 10
+    assert c.runs["npv_profit"].max() < 1e6
+    rep = report.build(tmp_path)
+    assert "1 failed" in rep.terminal and "1 incomplete" in rep.terminal and "1 missing" in rep.terminal
+    idic = rep.comparison.table.query("variant == 'idic' and kpi == 'npv_profit'").iloc[0]
+    assert idic["n"] == 5
+    md = (rep.path / "report.md").read_text()
+    assert "Runs that did not finish" in md and "ValueError: broke" in md
+
+
+def test_verdict_numbers_are_paired_differences_with_t_intervals(tmp_path):
+    make_sweep(tmp_path)
+    rep = report.build(tmp_path, plots=False)
+    runs = rep.collection.runs
+    for kpi in ("npv_profit", "revenue_total"):
+        a = runs[runs.policy == "transactional"].sort_values("seed")[kpi].to_numpy()
+        b = runs[runs.policy == "idic"].sort_values("seed")[kpi].to_numpy()
+        d = b - a
+        half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+        row = rep.comparison.table.query(f"variant == 'idic' and kpi == '{kpi}'").iloc[0]
+        assert (row["diff"], row["diff_low"], row["diff_high"]) == pytest.approx(
+            (d.mean(), d.mean() - half, d.mean() + half), rel=1e-12)
+    v = report.verdict(rep.comparison).set_index("variant")
+    # idic is 50 better by construction, with noise sd ~14 per difference: the interval is above 0.
+    assert v.loc["idic", "verdict"] == "better" and v.loc["transactional", "verdict"] == "baseline"
+    table = pd.read_csv(rep.path / "report.csv")
+    assert set(table["variant"]) == {"transactional", "idic"}
+
+
+def test_baseline_in_a_two_axis_sweep_compares_within_each_market_and_draws_heatmaps(tmp_path):
+    rng = np.random.default_rng(2)
+    for share in (0.5, 0.8):
+        for conc in (0.2, 1.0):
+            for p, gain in (("transactional", 0), ("idic", 30), ("qci", -30)):
+                for s in range(3):
+                    params = {"market.spend.top20_share": share, "market.needs.concentration": conc,
+                              "policy": p, "seed": s}
+                    fake_run(tmp_path / f"{share}-{conc}-{p}-{s}", params, kpis_for(rng, gain * share))
+    rep = report.build(tmp_path, baseline="policy=transactional")
+    cmp = rep.comparison
+    assert cmp.compare_keys == ["policy"]
+    assert cmp.strata_keys == ["market.spend.top20_share", "market.needs.concentration"]
+    assert cmp.table["stratum"].nunique() == 4
+    assert (rep.path / "heatmap.png").stat().st_size > 0
+    two_axes = tmp_path / "two"
+    for share in (0.5, 0.8):
+        for conc in (0.2, 1.0):
+            for s in range(2):
+                fake_run(two_axes / f"{share}-{conc}-{s}", {"market.spend.top20_share": share,
+                                                          "market.needs.concentration": conc, "seed": s},
+                         kpis_for(rng, 0))
+    rep2 = report.build(two_axes, baseline="market.spend.top20_share=0.5,market.needs.concentration=0.2")
+    assert rep2.comparison.strata_keys == [] and (rep2.path / "heatmap.png").exists()
+
+
+def test_a_baseline_no_run_has_is_bad_input(tmp_path, capsys):
+    make_sweep(tmp_path)
+    with pytest.raises(report.ReportError, match="gartner"):
+        report.build(tmp_path, baseline="policy=gartner")
+    assert main(["report", str(tmp_path), "--baseline", "gartner"]) == 2
+    assert "gartner" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report")]
+
+
+def test_a_new_report_replaces_the_old_one_whole(tmp_path):
+    make_sweep(tmp_path)
+    first = report.build(tmp_path, plots=False)
+    (first.path / "stale.txt").write_text("from the first report")
+    second = report.build(tmp_path, plots=False)
+    assert second.path == first.path and not (second.path / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
