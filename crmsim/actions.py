@@ -6,6 +6,7 @@ money spent by ledger category. The model applies them; nothing else writes to t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,4 +66,5 @@ class Actions:
 
     @property
     def total_spend(self) -> float:
-        return float(sum(self.spend.values()))
+        # fsum: exact, so the total (and the budget left for ads) is the same on every Python.
+        return math.fsum(self.spend.values())

@@ -86,9 +86,10 @@ _OVERRIDE_SYNTAX = "key=value, group=option, +key=value or ~key (Hydra override 
 
 
 def _given(key: str, overrides: Sequence[str]) -> str | None:
-    """The value the user wrote for ``key`` (with or without a ``+``/``++``/``~`` prefix)."""
-    return next((o.partition("=")[2] for o in overrides if o.lstrip("+~").startswith(key + "=")),
-                None)
+    """The value the user wrote for ``key`` (with or without a ``+``/``++``/``~`` prefix); the
+    last one, as in Hydra."""
+    return next((o.partition("=")[2] for o in reversed(overrides)
+                 if o.lstrip("+~").startswith(key + "=")), None)
 
 
 def _group_choice_error(group: str, value: object) -> ConfigError:

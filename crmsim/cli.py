@@ -58,7 +58,9 @@ def _groups_help() -> str:
 
 
 def _fail(err: Exception) -> int:
-    text = textwrap.fill(f"crmsim: error: {err}", width=100, subsequent_indent="  ")
+    # Paths and keys stay whole so they can be copied from the message.
+    text = textwrap.fill(f"crmsim: error: {err}", width=100, subsequent_indent="  ",
+                         break_on_hyphens=False, break_long_words=False)
     print(text, file=sys.stderr)
     return EXIT_BAD_INPUT
 
@@ -68,7 +70,7 @@ def _new_run_dir(root: Path, study: str = "runs") -> Path:
     return root / study / stamp
 
 
-def _check_writable(root: Path) -> None:
+def _check_writable(root: Path, key: str = "CRMSIM_RESULTS") -> None:
     probe = root
     while not probe.exists():
         probe = probe.parent
@@ -80,7 +82,7 @@ def _check_writable(root: Path) -> None:
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError:
-        raise ConfigError("CRMSIM_RESULTS", str(root),
+        raise ConfigError(key, str(root),
                           "a directory crmsim can create and write to") from None
 
 
@@ -109,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         choices = {g: sweep.choice(args.overrides, g) for g in ("experiment", "hparams_search")}
         study = sweep.study_name(cfg, choices)
         root = Path(args.out) if args.out else results_root()
-        _check_writable(root)
+        _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
     except ConfigError as err:
         return _fail(err)
     result = simulate(cfg, progress=not args.quiet)
@@ -193,7 +195,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     try:
         root = Path(args.out) if args.out else results_root()
-        _check_writable(root)
+        _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
         plan = sweep.plan(args.overrides, root, resume=Path(args.resume) if args.resume else None)
     except ConfigError as err:
         return _fail(err)

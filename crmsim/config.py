@@ -270,7 +270,7 @@ def _check_ranges(obj: Any, prefix: str) -> None:
 def _check_relations(c: CRMConfig) -> None:
     if c.network.kind not in NETWORK_KINDS:
         raise ConfigError("network.kind", c.network.kind, "one of " + ", ".join(NETWORK_KINDS))
-    if c.network.kind not in ("complete", "edgelist") and c.network.mean_degree > c.market.n_people - 1:
+    if c.network.kind != "edgelist" and c.network.mean_degree > c.market.n_people - 1:
         raise ConfigError(
             "network.mean_degree", c.network.mean_degree,
             f"a number at most market.n_people - 1 ({c.market.n_people - 1})",

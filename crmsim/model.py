@@ -10,6 +10,7 @@ applied to everyone at once.
 from __future__ import annotations
 
 import logging
+import math
 from functools import partial
 
 import mesa
@@ -346,8 +347,9 @@ class CRMModel(mesa.Model):
             nps=metrics.nps(pop.satisfaction, active),
             reputation=firm.reputation, quality=firm.quality,
         )
-        row["crm_spend"] = sum(row[f"cost_{k}"] for k in metrics.CRM_CATEGORIES)
-        row["cost_total"] = row["crm_spend"] + sum(row[k] for k in metrics.OPERATING_COSTS)
+        # fsum: exact sums of money, identical on every Python version.
+        row["crm_spend"] = math.fsum(row[f"cost_{k}"] for k in metrics.CRM_CATEGORIES)
+        row["cost_total"] = math.fsum([row["crm_spend"], *(row[k] for k in metrics.OPERATING_COSTS)])
         row["profit"] = row["revenue"] - row["cost_total"]
         row["profit_discounted"] = row["profit"] * row["discount_factor"]
         self.row = row

@@ -42,7 +42,9 @@ def hazard_multiplier(
 
 def leave_probability(base_annual: np.ndarray, multiplier: np.ndarray | float, dt: float):
     """1 - (1 - theta)^(dt * m), computed through log1p for accuracy at small theta."""
-    x = dt * multiplier * np.log1p(-np.minimum(base_annual, 1.0 - 1e-12))
+    # float64 first: in float32, 1 - 1e-12 rounds to 1 and log1p(-1) is -inf.
+    theta = np.minimum(np.asarray(base_annual, dtype=np.float64), 1.0 - 1e-12)
+    x = dt * multiplier * np.log1p(-theta)
     if not isinstance(x, np.ndarray) or x.ndim == 0:
         return -np.expm1(x)
     # In place: x is a fresh array, and at 10**6 people each temporary costs ~1 ms.

@@ -58,9 +58,11 @@ class Tactic:
         return self.cost_per_customer
 
     def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None) -> np.ndarray:
-        k = int(budget // self.unit_cost(view)) if budget > 0 else 0
+        candidates = self.candidates(view)
+        # Compared as floats first: budget // cost can exceed any int (firm.crm_budget=1e308).
+        k = int(min(budget // self.unit_cost(view), candidates.size)) if budget > 0 else 0
         order = view.u if priority is None else -priority
-        return take_first(self.candidates(view), order, k)
+        return take_first(candidates, order, k)
 
     def cost(self, idx: np.ndarray) -> float:
         return idx.size * self.cost_per_customer

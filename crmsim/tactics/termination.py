@@ -90,7 +90,7 @@ class Termination:
         flagged = np.flatnonzero(self.flag(view) & active & ~self._handled)
         cap = int(self.max_share * np.count_nonzero(active))
         if self.cost_per_customer > 0:
-            cap = min(cap, int(max(budget, 0.0) // self.cost_per_customer))
+            cap = int(min(cap, max(budget, 0.0) // self.cost_per_customer))
         if flagged.size > cap:
             flagged = flagged[np.argsort(view.u[flagged])[:cap]]
         self._handled[flagged] = True
