@@ -19,7 +19,9 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -167,13 +169,26 @@ def run_job(cfg: DictConfig) -> float:
         result = api.simulate(prepared)
         result.meta.update(meta)
         result.save(job_dir, replace=True)
+        _drop_interrupted(job_dir)
         return float(result.summary.get(objective, math.nan))
     except Exception as err:
         if finished:   # a finished run is never overwritten, not even by a failure record
             raise
         save_failure(job_dir, err, traceback.format_exc(), config=prepared if prepared is not None else cfg,
                      meta=meta, replace=True)
+        _drop_interrupted(job_dir)
         return math.nan
+
+
+def _drop_interrupted(job_dir: Path) -> None:
+    """Delete what earlier attempts at this job left when killed while saving (hidden
+    ``.<job>.XXXXXXXX.incomplete`` siblings): the job now has its own record, and a report
+    would otherwise list the job as incomplete forever. The name is matched exactly, so
+    ``seed=1`` never takes ``seed=1.5``'s."""
+    pattern = re.compile(re.escape(f".{job_dir.name}.") + r"[a-z0-9_]{8}\.incomplete")
+    for path in job_dir.parent.iterdir():
+        if pattern.fullmatch(path.name) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
