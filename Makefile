@@ -31,7 +31,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 ## bench: speed and memory of the engine at 10^5 and 10^6 people against the one-Agent-per-customer
-## Mesa reference (~6 min; benchmarks/README.md). Options: make bench ARGS="--large" or ARGS="--smoke"
+## Mesa reference (~2 min; benchmarks/README.md). Options: make bench ARGS="--large" or ARGS="--smoke"
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks $(ARGS)
 

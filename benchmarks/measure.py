@@ -50,6 +50,8 @@ def measure_engine(people: int, checkpoints: list[int], overrides: list[str]) ->
         model.step()
         if t in checkpoints:
             records.append(_record("vectorised", people, t, built, clock.since(built), baseline))
+    for r in records:
+        r["policy"] = cfg.policy.name
     return records
 
 
@@ -75,7 +77,9 @@ def measure_reference(people: int, steps: int, seconds: float, overrides: list[s
         done += 1
         if clock.since(built)[0] > seconds:
             break
-    return [_record("mesa_reference", people, done, built, clock.since(built), baseline)]
+    record = _record("mesa_reference", people, done, built, clock.since(built), baseline)
+    record["policy"] = "none (no CRM budget)"
+    return [record]
 
 
 class Clock:

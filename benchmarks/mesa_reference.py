@@ -21,7 +21,8 @@ What each customer does is the per-person form of the formulas in ``crmsim/behav
   model updates the firm's reputation from the mean sentiment.
 * ``decide``: customers may churn (annual base churn scaled by the hazard multiplier, with
   contagion from recently lapsed neighbours), lapsed customers may return, prospects may
-  adopt (Bass on the network, moved by sentiment and reputation).
+  adopt (Bass on the network: the share of neighbours who are content customers, moved by
+  sentiment and reputation).
 * ``advance``: the decisions take effect; customers gain tenure and commitment and spend.
 
 Word of mouth, churn and adoption read what their neighbours did *earlier* in the step, so
@@ -305,9 +306,10 @@ class Customer(FixedAgent):
             if r.random() < back:
                 self.next_status = ACTIVE
         elif self.status == PROSPECT:
+            # Prospects imitate the neighbours who are customers content with the firm.
             neighbours = list(self.cell.neighborhood.agents)
-            share = (sum(other.status == ACTIVE for other in neighbours) / len(neighbours)
-                     if neighbours else 0.0)
+            share = (sum(other.status == ACTIVE and other.satisfaction >= 0
+                         for other in neighbours) / len(neighbours) if neighbours else 0.0)
             prob = _bass_step_probability(share, p.innovation, p.imitation, p.dt)
             scale = math.exp(p.adoption_sentiment_effect * self.sentiment
                              + p.reputation_effect * self.model.reputation)

@@ -36,9 +36,10 @@ TARGET_MILLION_SECONDS = 60.0      # 10**6 x 260 steps, graph construction inclu
 TARGET_BYTES_PER_CUSTOMER = 1024   # peak memory above the interpreter baseline at 10**6
 TARGET_GROWTH = 12.0               # time(10**6) / time(10**5) for the same steps
 TARGET_LARGE_MB = 8192             # 10**7 x 52 completes within 8 GB
+TARGET_POLICY = 1.5                # every policy's step time within 1.5x transactional's at 10**6
 
 COLUMNS = [
-    "run", "implementation", "people", "steps", "build_s", "steps_s", "total_s",
+    "run", "code", "implementation", "policy", "people", "steps", "build_s", "steps_s", "total_s",
     "customer_steps_per_s", "ratio_to_mesa", "build_cpu_s", "steps_cpu_s", "total_cpu_s",
     "cpu_customer_steps_per_s", "cpu_ratio_to_mesa", "baseline_rss_mb", "peak_rss_mb",
     "peak_above_baseline_mb", "bytes_per_customer", "load_avg_1min", "python", "numpy",
@@ -59,10 +60,23 @@ def machine() -> dict[str, object]:
     except (OSError, StopIteration):
         pass
     return {
+        "code": code_version(),
         "python": platform.python_version(),
         **{lib: importlib.metadata.version(lib) for lib in ("numpy", "scipy", "mesa")},
         "cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb,
     }
+
+
+def code_version() -> str:
+    """The commit the code was at, with "+changes" when the working tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty.strip() else "")
 
 
 def run_one(spec: dict) -> list[dict]:
@@ -95,6 +109,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="stepping time allowed to the Mesa reference per size")
     p.add_argument("--large", action="store_true",
                    help="also run the memory check: 10**7 people x 52 steps (~2 min, ~5 GB)")
+    p.add_argument("--policies", action="store_true",
+                   help="also time every policy in configs/policy/ against transactional")
+    p.add_argument("--policy-people", type=int, default=10**6, metavar="N",
+                   help="population size for --policies")
+    p.add_argument("--policy-steps", type=int, default=26,
+                   help="steps for --policies")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes that finish in seconds (checks that everything runs; the "
                         "numbers say nothing about the targets)")
@@ -107,6 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.people, args.steps = [500], 5
         args.reference_people, args.reference_steps, args.reference_seconds = [500], 3, 10.0
         args.large = False
+        args.policy_people, args.policy_steps = 500, 3
     for n in [*args.people, *args.reference_people]:
         if n < 2:
             p.error(f"population sizes must be at least 2, not {n}")
@@ -136,6 +157,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows += run_one({"implementation": "vectorised", "people": n,
                          "checkpoints": checkpoints, "overrides": args.overrides})
 
+    if args.policies:
+        from crmsim.api import group_options
+
+        for name in group_options("policy"):
+            print(f"  vectorised engine, policy={name}, {args.policy_people:,} people x "
+                  f"{args.policy_steps} steps ...", flush=True)
+            timed = run_one({"implementation": "vectorised", "people": args.policy_people,
+                             "checkpoints": [args.policy_steps],
+                             "overrides": [*args.overrides, f"policy={name}"]})
+            rows += [{**r, "policy_comparison": True} for r in timed]
+
     reference = {r["people"]: r for r in rows if r["implementation"] == "mesa_reference"}
     for r in rows:
         r["run"] = run_id
@@ -157,8 +189,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     """The rows as a Markdown table: wall-clock figures, then CPU-time figures in brackets."""
-    head = ("| implementation | people | steps | build s | steps s | total s | customer-steps/s "
-            "| x Mesa | peak MB above baseline | bytes/customer | load |")
+    head = ("| implementation | policy | people | steps | build s | steps s | total s "
+            "| customer-steps/s | x Mesa | peak MB above baseline | bytes/customer | load |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def both(wall, cpu, fmt: str) -> str:
@@ -168,7 +200,7 @@ def table(rows: list[dict]) -> str:
 
     for r in rows:
         lines.append(
-            f"| {r['implementation']} | {r['people']:,} | {r['steps']} "
+            f"| {r['implementation']} | {r['policy']} | {r['people']:,} | {r['steps']} "
             f"| {both(r['build_s'], r['build_cpu_s'], '.1f')} "
             f"| {both(r['steps_s'], r['steps_cpu_s'], '.1f')} "
             f"| {both(r['total_s'], r['total_cpu_s'], '.1f')} "
@@ -181,7 +213,7 @@ def table(rows: list[dict]) -> str:
 
 def _find(rows: list[dict], impl: str, people: int, steps: int | None = None) -> dict | None:
     found = [r for r in rows if r["implementation"] == impl and r["people"] == people
-             and (steps is None or r["steps"] == steps)]
+             and (steps is None or r["steps"] == steps) and not r.get("policy_comparison")]
     return max(found, key=lambda r: r["steps"]) if found else None
 
 
@@ -214,6 +246,13 @@ def targets(rows: list[dict]) -> str:
     if e7:
         verdict("10^7 x 52 steps within 8 GB (peak RSS)", e7["peak_rss_mb"], None,
                 lambda v: v <= TARGET_LARGE_MB, " MB")
+    policy_rows = {r["policy"]: r for r in rows if r.get("policy_comparison")}
+    base = policy_rows.get("transactional")
+    for name, r in sorted(policy_rows.items()):
+        if base and name != "transactional":
+            verdict(f"policy={name} step time <= 1.5x transactional at {r['people']:,}",
+                    r["steps_s"] / base["steps_s"], r["steps_cpu_s"] / base["steps_cpu_s"],
+                    lambda v: v <= TARGET_POLICY, "x")
     if len(out) == 1:
         out.append("  (none of the target sizes was run)")
     return "\n".join(out)

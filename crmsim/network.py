@@ -178,6 +178,11 @@ class Network:
     def _divisor(self) -> np.ndarray:
         return np.maximum(self.degree, 1).astype(np.float64)
 
+    def __getstate__(self) -> dict:
+        # The cached products and counts are derived from the layers: rebuilt on first use
+        # rather than pickled (they can be larger than the layers themselves).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_derived", "_divisor")}
+
     # What the products above derive from the layers, built on first use and kept: matrices
     # that share a layer's int32 index arrays and add only a value array, and the last counts.
     @cached_property
