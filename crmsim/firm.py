@@ -162,5 +162,10 @@ class Firm(mesa.Agent):
 
     def learn(self, interacted: np.ndarray, strength: np.ndarray | float = 1.0) -> None:
         """Each interaction removes ``learning`` of the remaining noise (``strength`` interactions' worth)."""
-        cut = np.where(interacted, (1.0 - self.learning) ** strength, 1.0)
-        self.knowledge_sd = np.maximum(self.knowledge_sd * cut, self.floor).astype(np.float32)
+        # Only the people who interacted change (the rest are at or above the floor already);
+        # on a copy, so a FirmView handed out earlier keeps what the firm knew then.
+        idx = np.flatnonzero(interacted)
+        s = strength[idx] if np.ndim(strength) else np.float64(strength)
+        sd = self.knowledge_sd.copy()
+        sd[idx] = np.maximum(sd[idx] * (1.0 - self.learning) ** s, self.floor)
+        self.knowledge_sd = sd

@@ -27,7 +27,8 @@ class IDIC(Policy):
 
     def priority(self, tactic: str, view: FirmView) -> np.ndarray | None:
         active = view.status == ACTIVE
-        valued = top_share(view.value_est, active, self.params["target_share"])
+        valued = self.per_step(view, "valued", lambda: top_share(
+            view.value_est, active, self.params["target_share"]))
         if tactic == "customization":
             return focus(view.value_est * view.needs_distance_est, valued)
         if tactic in ("feedback_request", "triggered_contact", "value_add", "loyalty"):

@@ -28,7 +28,8 @@ class PayneFrow(ClosedLoop):
     }
 
     def priority(self, tactic: str, view: FirmView) -> np.ndarray | None:
-        segment = top_share(view.clv_est, view.status == ACTIVE, self.params["segment_share"])
+        segment = self.per_step(view, "segment", lambda: top_share(
+            view.clv_est, view.status == ACTIVE, self.params["segment_share"]))
         if tactic == "customization":
             return focus(view.clv_est * view.needs_distance_est, segment)
         if tactic in ("value_add", "loyalty", "feedback_request", "triggered_contact"):

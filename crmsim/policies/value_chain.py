@@ -29,6 +29,9 @@ class ValueChain(Policy):
     required = ("ssc_share", "benchmark_share", "magnet_share")
 
     def ssc(self, view: FirmView, status: int) -> np.ndarray:
+        return self.per_step(view, f"ssc{status}", lambda: self._ssc(view, status))
+
+    def _ssc(self, view: FirmView, status: int) -> np.ndarray:
         p = self.params
         eligible = view.status == status
         return (top_share(view.clv_est, eligible, p["ssc_share"])

@@ -85,9 +85,20 @@ class Tactic:
 
 def take_affordable(candidates: np.ndarray, order_key: np.ndarray, unit_cost: np.ndarray,
                     budget: float) -> np.ndarray:
-    """Candidates in ``order_key`` order (smallest first) for as long as the budget lasts,
-    each costing its own ``unit_cost``."""
+    """Candidates in ``order_key`` order (smallest first, ties by index) for as long as the
+    budget lasts, each costing its own ``unit_cost``."""
     idx = np.flatnonzero(candidates)
+    if idx.size == 0 or budget <= 0:
+        return idx[:0]
+    # Only the cheapest-case number of people can be afforded: sort just the candidates whose
+    # key is within that many of the smallest (all ties included, so the result is the prefix
+    # of the full stable sort), not all of them.
+    cheapest = float(unit_cost[idx].min())
+    if cheapest > 0 and budget / cheapest < idx.size - 1:
+        k = int(budget / cheapest) + 1
+        keys = order_key[idx]
+        threshold = np.partition(keys, k - 1)[k - 1]
+        idx = idx[keys <= threshold]
     idx = idx[np.argsort(order_key[idx], kind="stable")]
     return idx[:np.searchsorted(np.cumsum(unit_cost[idx]), budget, side="right")]
 
