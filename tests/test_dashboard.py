@@ -194,13 +194,17 @@ def _number(text: str) -> float:
 
 
 def test_dashboard_steps_in_a_browser(server, browser, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, 60)
+    wait = WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,))
 
+    # Read the page in one script call: the dashboard re-renders while we look, and an element
+    # found in one call can be gone by the next (a stale reference).
     def text(css: str) -> str:
-        return browser.find_element(By.CSS_SELECTOR, css).text
+        return browser.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
     def at_step(k: int):
         return wait.until(lambda d: text(".crmsim-step").startswith(f"Step {k} "))
@@ -209,8 +213,12 @@ def test_dashboard_steps_in_a_browser(server, browser, tmp_path):
         return next(b for b in browser.find_elements(By.TAG_NAME, "button")
                     if b.text.strip().lower() == label)
 
+    def press(label: str) -> None:
+        # Retried by the wait if the button is re-rendered between finding and clicking it.
+        wait.until(lambda d: button(label).click() or True)
+
     def images() -> list[str]:
-        return [img.get_attribute("src") for img in browser.find_elements(By.TAG_NAME, "img")]
+        return browser.execute_script("return Array.from(document.images, i => i.src);")
 
     browser.get(server)
     at_step(0)
@@ -221,7 +229,7 @@ def test_dashboard_steps_in_a_browser(server, browser, tmp_path):
     assert "200 people" in text(".crmsim-active")
 
     for k in (1, 2, 3):
-        button("step").click()
+        press("step")
         at_step(k)
     wait.until(lambda d: images() != pictures0)
     revenue3 = _number(text(".crmsim-revenue"))
@@ -230,7 +238,7 @@ def test_dashboard_steps_in_a_browser(server, browser, tmp_path):
     shot = tmp_path / "dashboard.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
-    button("reset").click()
+    press("reset")
     at_step(0)
     assert _number(text(".crmsim-revenue")) == 0
 
@@ -243,7 +251,7 @@ def test_dashboard_steps_in_a_browser(server, browser, tmp_path):
         return next((i for i in items if i.is_displayed() and i.text.strip() == label), None)
 
     wait.until(lambda d: menu_item("idic")).click()
-    button("reset").click()
+    press("reset")
     wait.until(lambda d: "policy idic" in text(".crmsim-settings"))
-    button("step").click()
+    press("step")
     at_step(1)
