@@ -124,6 +124,11 @@ def test_a_raising_job_and_a_killed_worker_lose_nothing_else_and_resume_finishes
     assert proc.returncode == 1, proc.stderr
     sweep = only_sweep(cli.root)
     first = statuses(sweep)
+    # When joblib abandons the batch it terminates the other workers too; one caught saving
+    # leaves a hidden .incomplete directory, which the report lists and never reads.
+    leftovers = {job for job, s in first.items() if s == "incomplete"}
+    assert all(job.startswith(".seed=") and job.endswith(".incomplete") for job in leftovers)
+    first = {job: s for job, s in first.items() if job not in leftovers}
     assert set(first) == {f"seed={s}" for s in SEEDS}
     assert first["seed=3"] == "missing"                    # killed: no summary, nothing read
     assert set(first.values()) <= {"ok", "failed", "missing"}
