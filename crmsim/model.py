@@ -1,10 +1,11 @@
-"""CRMModel: one firm, many people, one week at a time.
+"""CRMModel: one firm, many people, one step (a week by default) at a time.
 
 Read ``step`` aloud and you have the model: the policy acts on what the firm knows; active
 customers meet the firm and judge the encounter; bad encounters become complaints; salient ones
-are told to others; customers decide whether to stay; prospects decide whether to adopt; the
-customers who stayed buy; the firm books it all. Each mechanism is a function in ``behavior/``
-applied to everyone at once.
+are told to others; customers decide whether to stay; prospects decide whether to adopt (and
+lapsed customers whether to return); the decisions take effect; the customers who stayed buy;
+the firm books it all. Each phase is one method below, writing its own counters into the step's
+row; each mechanism is a function in ``behavior/`` applied to everyone at once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from functools import partial
+from typing import NamedTuple
 
 import mesa
 import numpy as np
@@ -32,6 +34,8 @@ logging.getLogger("mesa").setLevel(logging.WARNING)
 
 # One independent random stream per source of randomness, so that changing what one mechanism
 # draws (or a policy) never shifts the draws of another: runs with the same seed are paired.
+# Streams may only be APPENDED to this tuple: each is spawned from the seed by its position, so
+# inserting or reordering one changes every later stream and breaks reproducibility of saved runs.
 STREAMS = ("population", "network", "service", "wom", "churn", "adoption", "spending", "firm",
            "policy")
 
@@ -41,6 +45,23 @@ EVENT_TYPES = ("acquisition", "purchase", "complaint", "churn", "win_back", "ter
 def _at(x, idx):
     """``x[idx]`` for a per-person array, ``x`` itself for a number."""
     return x[idx] if np.ndim(x) else x
+
+
+class Encounters(NamedTuple):
+    met: np.ndarray          # who met the firm this step
+    signal: np.ndarray       # how each encounter registered (-1..1; 0 without one)
+    u_complain: np.ndarray   # the service stream's draws for complaints and recovery
+    u_recover: np.ndarray
+
+
+class Leaving(NamedTuple):
+    left: np.ndarray         # customers who leave this step
+    trapped: np.ndarray      # who wanted to leave and was held by a switching cost
+
+
+class Joining(NamedTuple):
+    adopted: np.ndarray      # prospects who become customers
+    returned: np.ndarray     # lapsed customers who come back
 
 
 def _reporter(column: str, model: CRMModel):
@@ -85,54 +106,94 @@ class CRMModel(mesa.Model):
 
     # -- the step ---------------------------------------------------------------------------
     def step(self) -> None:
-        c, pop, firm, s = self.cfg, self.population, self.firm, self.streams
-        n, t = pop.n, self.steps
+        """One step: the phases of DESIGN section 3, in order."""
+        row = self._new_row()
+        actions, terminated = self._policy_acts(row)
+        enc = self._serve(actions, row)
+        signal, complained = self._complaints(enc, actions, row)
+        self._word_of_mouth(signal, row)
+        leaving = self._churn(actions, row)
+        joining = self._adopt(actions, row)
+        self._transitions(leaving, joining)
+        amount = self._buy_and_pay(row)
+        self._book(row)
+        if self.cfg.sim.record_events:
+            self._record_events(self.steps, joining.adopted, joining.returned, leaving.left,
+                                terminated, complained, amount)
+
+    # -- the phases -------------------------------------------------------------------------
+    def _new_row(self) -> dict[str, float]:
         row = dict.fromkeys(metrics.TIMESERIES, 0.0)
-        row["step"] = t
+        row["step"] = self.steps
+        return row
 
-        # 1. The policy acts on what the firm knows.
-        view = firm.observe(pop, self.network.degree, t, s["policy"], c.firm.margin,
-                            self.expected_service_cost)
-        actions = self.policy.decide(view, c.firm.crm_budget, t)
+    def _policy_acts(self, row: dict) -> tuple[Actions, np.ndarray]:
+        """1. The policy acts on what the firm knows (never the true state)."""
+        c, firm = self.cfg, self.firm
+        view = firm.observe(self.population, self.network.degree, self.steps,
+                            self.streams["policy"], c.firm.margin, self.expected_service_cost)
+        actions = self.policy.decide(view, c.firm.crm_budget, self.steps)
         terminated = self.apply_actions(actions, row)
+        row["terminated"] = int(np.count_nonzero(terminated))
+        return actions, terminated
 
-        # 2. Service encounters. Every stream draws for all n people, every step.
+    def _serve(self, actions: Actions, row: dict) -> Encounters:
+        """2. Service encounters: active people meet the firm and judge the experience."""
+        c, pop, firm, rng = self.cfg, self.population, self.firm, self.streams["service"]
+        n, svc, ex = pop.n, c.firm.service, c.market.experience
+        # Every stream draws for all n people, every step.
+        u_meet, u_rude, u_complain, u_recover = rng.random((4, n))
+        z = rng.standard_normal(n)
         active = pop.status == ACTIVE
-        u_meet, u_rude, u_complain, u_recover = s["service"].random((4, n))
-        z = s["service"].standard_normal(n)
-        svc = c.firm.service
         met = active & (u_meet < svc.encounter_prob + self._effect(actions, "encounter_lift"))
         rude_p = experience.rude_probability(svc.rude_prob, firm.training, svc.training_effect)
         noise_sd = svc.noise_sd * (1.0 - np.clip(self._effect(actions, "noise_cut"), 0.0, 1.0))
         experienced, rude = experience.encounter(
             met, firm.quality, pop.fit, self._effect(actions, "experience_bonus"), noise_sd,
-            rude_p, svc.rude_shock, c.market.experience.fit_weight, z, u_rude,
+            rude_p, svc.rude_shock, ex.fit_weight, z, u_rude,
         )
-        ex = c.market.experience
         pop.satisfaction, pop.expectation, signal = experience.satisfaction_update(
             met, experienced, pop.satisfaction, pop.expectation, c.market.competitor_quality,
             ex.disconfirmation_weight, ex.gain, ex.learning_rate, ex.expectation_rate,
         )
         firm.learn(met)
+        row.update(encounters=int(np.count_nonzero(met)), rude_incidents=int(np.count_nonzero(rude)))
+        return Encounters(met, signal, u_complain, u_recover)
 
-        # 3. Complaints and recovery.
-        complained = experience.complaints(signal, ex.salience, pop.complaint_propensity, u_complain)
+    def _complaints(self, enc: Encounters, actions: Actions,
+                    row: dict) -> tuple[np.ndarray, np.ndarray]:
+        """3. Bad encounters become complaints; some are put right. Returns the signal left to
+        tell (a bad experience put right is not told as a bad story) and who complained."""
+        pop, svc, ex = self.population, self.cfg.firm.service, self.cfg.market.experience
+        complained = experience.complaints(enc.signal, ex.salience, pop.complaint_propensity,
+                                           enc.u_complain)
         recovered = experience.recovery(
-            complained, svc.recovery_prob + self._effect(actions, "recovery_lift"), u_recover
+            complained, svc.recovery_prob + self._effect(actions, "recovery_lift"), enc.u_recover
         )
         pop.satisfaction = np.where(
             recovered, np.minimum(pop.satisfaction + svc.recovery_boost, 1.0), pop.satisfaction
         ).astype(np.float32)
         pop.complaints += complained
-        # A bad experience put right is not told as a bad story.
-        signal = np.where(recovered, 0.0, signal)
+        n_complaints = int(np.count_nonzero(complained))
+        # Serving satisfied customers costs less (seed 002), judged once complaints are handled.
+        served_sat = np.maximum(np.compress(enc.met, pop.satisfaction), 0.0)
+        row.update(
+            complaints=n_complaints, recovered=int(np.count_nonzero(recovered)),
+            cost_complaints=svc.complaint_cost * n_complaints,
+            cost_service=float((svc.cost_per_encounter
+                                * (1.0 - svc.satisfied_cost_cut * served_sat)).sum()),
+        )
+        return np.where(recovered, 0.0, enc.signal), complained
 
-        # 4. Word of mouth.
-        w = c.wom
-        u_tell, u_viral, u_pos, u_neg = s["wom"].random((4, n))
-        pos, neg = wom.tellers(signal, ex.salience, w.recommend_prob, w.complain_to_others_prob,
-                               u_tell)
-        # The trapped and the terminated tell their story too (seed 001: bad reputation).
+    def _word_of_mouth(self, signal: np.ndarray, row: dict) -> None:
+        """4. Salient experiences are told to others; what people hear moves their sentiment
+        and the firm's reputation. The trapped and the terminated tell their story too (seed
+        001: negative retention spreads a bad reputation)."""
+        c, pop, firm, w = self.cfg, self.population, self.firm, self.cfg.wom
+        n = pop.n
+        u_tell, u_viral, u_pos, u_neg = self.streams["wom"].random((4, n))
+        pos, neg = wom.tellers(signal, c.market.experience.salience, w.recommend_prob,
+                               w.complain_to_others_prob, u_tell)
         neg = neg | pop.grievance
         pop.grievance[:] = False
         n_viral = wom.viral(neg, w.viral_prob, u_viral)
@@ -147,10 +208,14 @@ class CRMModel(mesa.Model):
             c.firm.reputation_memory * firm.reputation
             + (1.0 - c.firm.reputation_memory) * pop.sentiment.mean(dtype=np.float64)
             - w.viral_reputation_hit * n_viral, -1.0, 1.0))
+        row.update(wom_positive=int(heard_pos.sum()), wom_negative=int(heard_neg.sum()),
+                   viral_incidents=n_viral)
 
-        # 5. Churn, with contagion from recently lapsed neighbours; lapsed customers may return.
-        ch = c.market.churn
-        u_churn = s["churn"].random(n)
+    def _churn(self, actions: Actions, row: dict) -> Leaving:
+        """5. Each active customer decides whether to leave, with contagion from recently
+        lapsed neighbours. Switching costs hold some who would have left: they feel trapped."""
+        ch, pop = self.cfg.market.churn, self.population
+        u_churn = self.streams["churn"].random(pop.n)
         active = pop.status == ACTIVE
         exposure = self._contagion_exposure() if ch.contagion > 0 else 0.0
         felt_price = self._felt_price(actions)
@@ -161,7 +226,7 @@ class CRMModel(mesa.Model):
                                     exposure, *effects)
         eligible = active & ch.enabled
         left = churn.decide(eligible, churn.leave_probability(pop.base_churn, m, self.dt), u_churn)
-        trapped = np.zeros(n, dtype=bool)
+        trapped = np.zeros(pop.n, dtype=bool)
         locked = eligible & (pop.switching_cost > 0)
         if locked.any():
             # Who would have left without the lock, and could not (the same draw decides).
@@ -176,88 +241,81 @@ class CRMModel(mesa.Model):
         exit_fees = float(pop.exit_fee[left].sum())
         pop.exit_fee[left] = 0.0
         pop.switching_cost[left] = 0.0
-        lapsed = pop.status == LAPSED
-        # Only lapsed customers can return and only prospects adopt: their probabilities are
-        # computed for them alone (the same formulas, element for element).
-        back = np.flatnonzero(lapsed)
+        row.update(at_risk=int(np.count_nonzero(active)), churned=int(np.count_nonzero(left)),
+                   trapped=int(np.count_nonzero(trapped)), exit_fees=exit_fees)
+        return Leaving(left, trapped)
+
+    def _adopt(self, actions: Actions, row: dict) -> Joining:
+        """6. Prospects adopt (Bass on the network, moved by sentiment and reputation) and
+        lapsed customers may return. Only they are computed (the same formulas, element for
+        element)."""
+        c, pop, firm, a = self.cfg, self.population, self.firm, self.cfg.adoption
+        ch = c.market.churn
+        back = np.flatnonzero(pop.status == LAPSED)
         back_p = churn.return_probability(
             ch.winback_rate + _at(self._effect(actions, "return_lift"), back),
             np.exp(ch.sentiment_effect * pop.sentiment[back]), self.dt)
-
-        # 6. Adoption: Bass on the network, moved by sentiment and reputation.
-        a = c.adoption
-        u_adopt = s["adoption"].random(n)
-        prospect = pop.status == PROSPECT
+        u_adopt = self.streams["adoption"].random(pop.n)
         # People imitate customers who are content with the firm, not the ones who feel trapped
         # or let down (seed 001: negative retention spreads a bad reputation).
-        share = self.network.neighbour_share(active & (pop.satisfaction >= 0))
-        cand = np.flatnonzero(prospect)
+        share = self.network.neighbour_share((pop.status == ACTIVE) & (pop.satisfaction >= 0))
+        cand = np.flatnonzero(pop.status == PROSPECT)
         p_adopt = adoption.bass_step_probability(
             share[cand], a.innovation + _at(self._effect(actions, "adoption_lift"), cand),
             a.imitation, self.dt)
         p_adopt = adoption.scale_probability(
             p_adopt, np.exp(a.sentiment_effect * pop.sentiment[cand]
                             + a.reputation_effect * firm.reputation))
-        adopted = np.zeros(n, dtype=bool)
+        adopted = np.zeros(pop.n, dtype=bool)
         adopted[cand] = u_adopt[cand] < p_adopt
-        returned = np.zeros(n, dtype=bool)
+        returned = np.zeros(pop.n, dtype=bool)
         returned[back] = u_adopt[back] < back_p
+        row.update(acquired=int(np.count_nonzero(adopted)), won_back=int(np.count_nonzero(returned)))
+        return Joining(adopted, returned)
 
-        row["at_risk"] = int(np.count_nonzero(active))
-        self._move(left, LAPSED)
-        pop.lapsed_at[left] = t
+    def _transitions(self, leaving: Leaving, joining: Joining) -> None:
+        """Apply this step's decisions: leavers lapse (and start their contagion signal),
+        adopters and returners join."""
+        pop = self.population
+        self._move(leaving.left, LAPSED)
+        pop.lapsed_at[leaving.left] = self.steps
         pop.lapse_signal *= self.lapse_decay
-        pop.lapse_signal[left] = 1.0
-        self._join(adopted | returned)
-        pop.ever_customer |= adopted
+        pop.lapse_signal[leaving.left] = 1.0
+        self._join(joining.adopted | joining.returned)
+        pop.ever_customer |= joining.adopted
 
-        # 7. Spending and payment by those still active after churn.
+    def _buy_and_pay(self, row: dict) -> np.ndarray:
+        """7. Those still active grow in tenure and commitment, buy, and pay (late or never)."""
+        c, pop = self.cfg, self.population
         active = pop.status == ACTIVE
         np.add(pop.tenure, active, out=pop.tenure)   # a boolean index is ~50x slower
         pop.commitment = experience.commitment_update(
-            active, pop.commitment, pop.satisfaction, ex.commitment_rate, self.dt)
-        u_pay = s["spending"].random(n)
+            active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, self.dt)
+        u_pay = self.streams["spending"].random(pop.n)
         amount = spending.spend(active, pop.value, pop.price, pop.satisfaction,
                                 c.market.spend.satisfaction_effect, pop.penetration)
         late, default = spending.payment(active, pop.late_pay_prob, c.market.traits.default_prob,
                                          u_pay)
         pop.late_payments += late
         pop.revenue += amount
-        disc = metrics.discount_factor(t, c.sim.discount_rate, self.dt)
+        disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
         pop.margin_discounted += amount * c.firm.margin * disc
-
-        # 8. Accounting and data.
         sales = float(amount.sum())
         row.update(
-            acquired=int(np.count_nonzero(adopted)),
-            churned=int(np.count_nonzero(left)),
-            won_back=int(np.count_nonzero(returned)),
-            terminated=int(np.count_nonzero(terminated)),
-            encounters=int(np.count_nonzero(met)),
-            rude_incidents=int(np.count_nonzero(rude)),
-            complaints=int(np.count_nonzero(complained)),
-            recovered=int(np.count_nonzero(recovered)),
             late_payments=int(np.count_nonzero(late)),
             defaults=int(np.count_nonzero(default)),
             sales=sales,
-            exit_fees=exit_fees,
-            revenue=sales + exit_fees,
-            trapped=int(np.count_nonzero(trapped)),
+            revenue=sales + row["exit_fees"],
             cost_goods=sales * (1.0 - c.firm.margin),
-            cost_service=float((svc.cost_per_encounter
-                                * (1.0 - svc.satisfied_cost_cut
-                                   * np.maximum(np.compress(met, pop.satisfaction), 0.0))).sum()),
-            cost_complaints=svc.complaint_cost * int(np.count_nonzero(complained)),
             cost_bad_debt=float(amount[default].sum()),
-            cost_fixed=c.firm.fixed_cost,
-            wom_positive=int(heard_pos.sum()),
-            wom_negative=int(heard_neg.sum()),
-            viral_incidents=n_viral,
             discount_factor=disc,
         )
+        return amount
+
+    def _book(self, row: dict) -> None:
+        """8. Accounting and data: fixed cost, totals, the DataCollector's row."""
+        row["cost_fixed"] = self.cfg.firm.fixed_cost
         self._finish_row(row)
-        if c.sim.record_events:
-            self._record_events(t, adopted, returned, left, terminated, complained, amount)
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
