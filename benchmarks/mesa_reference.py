@@ -50,7 +50,8 @@ from mesa.discrete_space import FixedAgent
 from mesa.discrete_space import Network as NetworkSpace
 from omegaconf import DictConfig
 
-from crmsim.config import CRMConfig, validate
+from crmsim.config import CRMConfig
+from crmsim.validation import validate
 from crmsim.errors import ConfigError
 from crmsim.network import build_network
 from crmsim.population import ACTIVE, LAPSED, PROSPECT, lognormal_sigma

@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
 from . import config as config_mod
-from . import metrics
+from . import metrics, validation
 from .errors import ConfigError
 from .model import CRMModel
 from .network import load_edgelist
@@ -152,7 +152,7 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         raise _composition_error(err, overrides) from None
     try:
-        typed = config_mod.validate(cfg)
+        typed = validation.validate(cfg)
     except ConfigError as err:
         if "schema" in err.allowed:  # a key added with `+`, at the top level or nested
             given = _given(err.key, overrides)
@@ -167,7 +167,7 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
 
 def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     """Run one simulation of ``cfg`` and return its ``Result``."""
-    typed = config_mod.validate(cfg)
+    typed = validation.validate(cfg)
     model = CRMModel(typed)
     for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
                   leave=False):

@@ -1,31 +1,38 @@
 """Structured configs: the schema every composed config is checked against.
 
 The numbers live in the YAML files under ``configs/`` (each with its source); this module holds
-only types and allowed ranges, so a default is written exactly once. ``validate`` turns a
-composed ``DictConfig`` into these dataclasses and stops on the first bad value with a
-``ConfigError`` naming the key, the value and what is allowed.
+only types and allowed ranges (``crmsim.constraints``), so a default is written exactly once.
+``crmsim.validation.validate`` turns a composed ``DictConfig`` into these dataclasses and stops
+on the first bad value with a ``ConfigError`` naming the key, the value and what is allowed.
+Units: every amount is per year, per event or per person; durations are in days; nothing is
+per step (the step length ``sim.period_days`` is only the resolution).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .constraints import Interval
 from .errors import ConfigError
 
 NETWORK_KINDS = ("small_world", "scale_free", "random", "complete", "edgelist")
 
 
 def _f(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-       hi_open: bool = False) -> Any:
-    """A required number with an allowed interval (checked by ``validate``)."""
-    return field(default=MISSING, metadata={"range": (lo, hi, lo_open, hi_open)})
+       hi_open: bool = False, whole: bool = False) -> Any:
+    """A required number with an allowed interval (checked by ``crmsim.validation``)."""
+    return field(default=MISSING, metadata={
+        "constraint": Interval(lo, hi, lo_open, hi_open, whole)})
+
+
+def _whole(lo: float | None = None, hi: float | None = None) -> Any:
+    return _f(lo, hi, whole=True)
 
 
 def _prob() -> Any:
@@ -34,7 +41,7 @@ def _prob() -> Any:
 
 @dataclass
 class SimConfig:
-    steps: int = _f(1)
+    steps: int = _whole(1)
     period_days: float = _f(0.0, 365.0, lo_open=True)
     discount_rate: float = _f(0.0)
     record_events: bool = MISSING
@@ -44,14 +51,14 @@ class SimConfig:
 @dataclass
 class SpendConfig:
     # Per-person spend is float32 (max 3.4e38); the cap leaves room for the lognormal tail.
-    mean: float = _f(0.0, 1e12, lo_open=True)
+    mean: float = _f(0.0, 1e12, lo_open=True)        # per customer per year
     top20_share: float = _f(0.2, 1.0, hi_open=True)
     satisfaction_effect: float = _f(0.0)
 
 
 @dataclass
 class NeedsConfig:
-    dims: int = _f(1)
+    dims: int = _whole(1)
     concentration: float = _f(0.0, lo_open=True)
 
 
@@ -85,8 +92,8 @@ class ExperienceConfig:
 @dataclass
 class TraitsConfig:
     complaint_propensity: float = _prob()
-    late_pay_prob: float = _prob()
-    default_prob: float = _prob()
+    late_pay_rate: float = _f(0.0, 365.0)           # late payments per customer-year
+    default_prob: float = _prob()                   # share of billed amounts never paid
     destructive_share: float = _prob()
     innovator_share: float = _prob()
     deal_seeker_share: float = _prob()
@@ -100,7 +107,7 @@ MAX_PEOPLE = 2**31 - 1
 
 @dataclass
 class MarketConfig:
-    n_people: int = _f(2, MAX_PEOPLE)
+    n_people: int = _whole(2, MAX_PEOPLE)
     initial_customer_share: float = _prob()
     competitor_quality: float = _f(0.0, 1.0)
     spend: SpendConfig = field(default_factory=SpendConfig)
@@ -128,7 +135,7 @@ class WomConfig:
     strong_rate: float = _prob()
     weak_rate: float = _prob()
     message_weight: float = _f(0.0)
-    sentiment_memory: float = _f(0.0, 1.0)
+    sentiment_half_life_days: float = _f(0.0, lo_open=True)
     viral_prob: float = _prob()
     viral_reach: float = _f(0.0)
     viral_reputation_hit: float = _f(0.0, 1.0)
@@ -144,7 +151,7 @@ class AdoptionConfig:
 
 @dataclass
 class ServiceConfig:
-    encounter_prob: float = _prob()
+    encounter_rate: float = _f(0.0, 3650.0)          # encounters per customer-year
     noise_sd: float = _f(0.0)
     rude_prob: float = _prob()
     rude_shock: float = _f(0.0)
@@ -165,13 +172,13 @@ class KnowledgeConfig:
 
 @dataclass
 class FirmConfig:
-    crm_budget: float = _f(0.0)
+    crm_budget: float = _f(0.0)                      # per year
     quality: float = _f(0.0, 1.0)
     training: float = _f(0.0, 1.0)
     margin: float = _f(0.0, 1.0)
-    fixed_cost: float = _f(0.0)
+    fixed_cost: float = _f(0.0)                      # per year
     reputation: float = _f(-1.0, 1.0)
-    reputation_memory: float = _f(0.0, 1.0)
+    reputation_half_life_days: float = _f(0.0, lo_open=True)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
 
@@ -210,7 +217,7 @@ class StudyConfig:
 
 @dataclass
 class CRMConfig:
-    seed: int = _f(0)
+    seed: int = _whole(0)
     sim: SimConfig = field(default_factory=SimConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -232,58 +239,6 @@ def register_schema() -> None:
 OmegaConf.register_new_resolver(
     "per_person", lambda amount, *, _root_: float(amount) * _root_.market.n_people, replace=True
 )
-
-
-def _describe(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool,
-              whole: bool = False) -> str:
-    if whole:  # integer bounds are always closed
-        if lo is not None and hi is not None:
-            return f"a whole number from {lo:.0f} to {hi:.0f}"
-        return f"a whole number >= {lo:.0f}" if lo is not None else f"a whole number <= {hi:.0f}"
-    if lo is not None and hi is not None:
-        return f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-    if lo is not None:
-        return f"a number {'>' if lo_open else '>='} {lo:g}"
-    return f"a number {'<' if hi_open else '<='} {hi:g}"
-
-
-def _check_ranges(obj: Any, prefix: str) -> None:
-    for f in dataclasses.fields(obj):
-        key = f"{prefix}{f.name}"
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            _check_ranges(value, key + ".")
-            continue
-        bounds = f.metadata.get("range")
-        if bounds is None:
-            continue
-        lo, hi, lo_open, hi_open = bounds
-        allowed = _describe(lo, hi, lo_open, hi_open, whole=f.type == "int")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(key, value, allowed)
-        if lo is not None and (value < lo or (lo_open and value == lo)):
-            raise ConfigError(key, value, allowed)
-        if hi is not None and (value > hi or (hi_open and value == hi)):
-            raise ConfigError(key, value, allowed)
-
-
-def _check_relations(c: CRMConfig) -> None:
-    if c.network.kind not in NETWORK_KINDS:
-        raise ConfigError("network.kind", c.network.kind, "one of " + ", ".join(NETWORK_KINDS))
-    if c.network.kind != "edgelist" and c.network.mean_degree > c.market.n_people - 1:
-        raise ConfigError(
-            "network.mean_degree", c.network.mean_degree,
-            f"a number at most market.n_people - 1 ({c.market.n_people - 1})",
-        )
-    if c.network.kind != "complete" and c.network.weak_degree >= c.market.n_people:
-        # The exact bound depends on the strong ties drawn; the network builder checks it.
-        raise ConfigError(
-            "network.weak_degree", c.network.weak_degree,
-            f"a number >= 0 and below market.n_people ({c.market.n_people})",
-        )
-    if c.network.kind == "edgelist" and not c.network.path:
-        raise ConfigError("network.path", c.network.path,
-                          "the path of an edge-list file when network.kind=edgelist")
 
 
 def error_from_omegaconf(err: OmegaConfBaseException) -> ConfigError:
@@ -315,30 +270,5 @@ def _expected_type(key: str) -> str | None:
              "str": "a string", "str | None": "a path or null",
              "list[str]": "a list of names in brackets, e.g. [a,b]"}
     base = words.get(str(node.type), f"a value of type {node.type}")
-    bounds = node.metadata.get("range")
-    return _describe(*bounds, whole=str(node.type) == "int") if bounds else base
-
-
-def validate(cfg: DictConfig | dict) -> CRMConfig:
-    """Check a composed config against the schema and the allowed ranges.
-
-    Returns the typed config; raises ``ConfigError`` (key, value, what is allowed) on the first
-    problem, before anything runs.
-    """
-    from .policies import check_policy_config  # local: policies import config
-
-    try:
-        # A plain container, so that keys added with Hydra's `+` are checked against the schema.
-        plain = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
-        merged = OmegaConf.merge(OmegaConf.structured(CRMConfig), plain)
-        missing = OmegaConf.missing_keys(merged)
-        if missing:
-            key = sorted(missing)[0]
-            raise ConfigError(key, "???", "a value (the key is required and has none)")
-        typed: CRMConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    except OmegaConfBaseException as err:
-        raise error_from_omegaconf(err) from None
-    _check_ranges(typed, "")
-    _check_relations(typed)
-    check_policy_config(typed.policy)
-    return typed
+    constraint = node.metadata.get("constraint")
+    return constraint.describe() if constraint else base

@@ -19,6 +19,7 @@ import mesa
 import numpy as np
 
 from .population import Population
+from .units import step_years
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -35,14 +36,16 @@ class FirmView:
     """What the firm knows at the start of a step. Arrays have one entry per person."""
 
     def __init__(self, pop: Population, degree: np.ndarray, knowledge_sd: np.ndarray, step: int,
-                 errors: dict[str, np.ndarray], u: np.ndarray, margin: float,
+                 period_days: float, errors: dict[str, np.ndarray], u: np.ndarray, margin: float,
                  service_cost: float, quality: float, training: float) -> None:
         self._pop = pop
         self._errors = errors
         self.step = step
+        self.day = step * period_days         # days since the start of the run
+        self.dt = step_years(period_days)     # the step length in years
         self.n = pop.n
         self.margin = margin
-        self.service_cost = service_cost      # expected service cost per customer-step
+        self.service_cost = service_cost      # expected service cost per customer-year
         self.quality = quality
         self.training = training
         # Exact: the firm's own records.
@@ -73,6 +76,7 @@ class FirmView:
 
     @cached_property
     def value_est(self) -> np.ndarray:
+        """Estimated spend per year."""
         return self._pop.value * (1.0 + self._pop.penetration) * np.exp(self._noise("value"))
 
     @cached_property
@@ -117,14 +121,15 @@ class FirmView:
 
     @cached_property
     def profit_est(self) -> np.ndarray:
-        """Estimated contribution per step: margin on spend less the cost of serving them."""
+        """Estimated contribution per year: margin on spend less the cost of serving them."""
         return self.value_est * self.price * self.margin - self.service_cost
 
     @cached_property
     def clv_est(self) -> np.ndarray:
-        """Estimated lifetime contribution: profit per step over the expected remaining life."""
-        steps_left = 52.0 / np.maximum(self.risk_est, 0.02)
-        return self.profit_est * steps_left
+        """Estimated lifetime contribution: profit per year over the expected remaining life
+        (1 / annual churn risk years, at most 50)."""
+        years_left = 1.0 / np.maximum(self.risk_est, 0.02)
+        return self.profit_est * years_left
 
 
 class Firm(mesa.Agent):
@@ -155,10 +160,10 @@ class Firm(mesa.Agent):
         self.learning = knowledge_learning
         self.floor = min(knowledge_floor, knowledge_sd)  # a floor never adds noise
 
-    def observe(self, pop: Population, degree: np.ndarray, step: int,
+    def observe(self, pop: Population, degree: np.ndarray, step: int, period_days: float,
                 policy_rng: np.random.Generator, margin: float, service_cost: float) -> FirmView:
-        return FirmView(pop, degree, self.knowledge_sd, step, self.errors, policy_rng.random(pop.n),
-                        margin, service_cost, self.quality, self.training)
+        return FirmView(pop, degree, self.knowledge_sd, step, period_days, self.errors,
+                        policy_rng.random(pop.n), margin, service_cost, self.quality, self.training)
 
     def learn(self, interacted: np.ndarray, strength: np.ndarray | float = 1.0) -> None:
         """Each interaction removes ``learning`` of the remaining noise (``strength`` interactions' worth)."""

@@ -4,16 +4,20 @@
 initial state) and says what each holds. ``SUMMARY`` names the scalar KPIs of
 ``Result.summary``; ``summarize`` computes them from the time series and the per-person ledgers.
 Timing convention: in step k, churn is decided before purchases, and margin is collected at the
-end of the step from customers still active; step k is discounted by (1 + i)^(k * dt) with i the
-annual discount rate and dt = period_days / 365.
+end of the step: a full step's worth from customers active throughout it, half a step's worth from
+those who joined or left during it (on average they were customers for half of it); step k is
+discounted by (1 + i)^(k * dt) with i the annual discount rate and dt = period_days / 365.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
 from .population import Population
+from .units import step_years
 
 TIMESERIES: dict[str, str] = {
     "step": "step number; 0 is the initial state",
@@ -80,7 +84,9 @@ SUMMARY: dict[str, str] = {
     "crm_spend_total": "sum of CRM spend",
     "profit_total": "revenue_total - cost_total",
     "npv_profit": "sum of discounted profit (net present value)",
-    "retention_rate_annual": "(1 - churned / at-risk customer-steps) ^ steps per year",
+    "retention_rate_annual": "exp(-churned / customer-years at risk): the life-table (actuarial) "
+                             "estimate, in which a customer who leaves during a step was at risk "
+                             "for half of it",
     "clv_realised_mean": "mean discounted gross margin (revenue x margin) per ever-customer",
     "top20_revenue_share": "share of revenue from the top 20% of ever-customers by revenue",
     "wom_positive_total": "positive messages heard over the run",
@@ -130,8 +136,8 @@ def top_share(values: np.ndarray, top: float = 0.2) -> float:
 def summarize(ts: pd.DataFrame, pop: Population, period_days: float) -> dict[str, float]:
     steps = ts[ts["step"] > 0]
     last = ts.iloc[-1]
-    at_risk = float(steps["at_risk"].sum())
-    per_step_retention = 1.0 - float(steps["churned"].sum()) / at_risk if at_risk > 0 else 1.0
+    churned = float(steps["churned"].sum())
+    exposure_years = (float(steps["at_risk"].sum()) - churned / 2.0) * step_years(period_days)
     ever = pop.ever_customer
     out = {
         "n_people": pop.n,
@@ -146,7 +152,7 @@ def summarize(ts: pd.DataFrame, pop: Population, period_days: float) -> dict[str
         "crm_spend_total": float(steps["crm_spend"].sum()),
         "profit_total": float(steps["profit"].sum()),
         "npv_profit": float(steps["profit_discounted"].sum()),
-        "retention_rate_annual": per_step_retention ** (365.0 / period_days),
+        "retention_rate_annual": math.exp(-churned / exposure_years) if exposure_years > 0 else 1.0,
         "clv_realised_mean": float(pop.margin_discounted[ever].mean()) if ever.any() else 0.0,
         "top20_revenue_share": top_share(pop.revenue[ever]),
         "wom_positive_total": int(steps["wom_positive"].sum()),

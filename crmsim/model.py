@@ -20,14 +20,16 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from . import metrics
+from . import metrics, units
 from .actions import Actions
 from .behavior import adoption, churn, experience, spending, wom
-from .config import CRMConfig, validate
+from .config import CRMConfig
 from .firm import Firm
 from .network import Network, build_network
 from .policies import Policy, make_policy
 from .population import ACTIVE, LAPSED, PROSPECT, TERMINATED, Population
+from .units import fade_per_step, step_years
+from .validation import validate
 
 # Mesa logs every step at INFO; a model with hundreds of steps should not.
 logging.getLogger("mesa").setLevel(logging.WARNING)
@@ -47,11 +49,25 @@ def _at(x, idx):
     return x[idx] if np.ndim(x) else x
 
 
-class Encounters(NamedTuple):
-    met: np.ndarray          # who met the firm this step
-    signal: np.ndarray       # how each encounter registered (-1..1; 0 without one)
-    u_complain: np.ndarray   # the service stream's draws for complaints and recovery
-    u_recover: np.ndarray
+class PerStep(NamedTuple):
+    """What one step needs of the config's rates per year and durations in days."""
+
+    crm_budget: float            # CRM money to spend this step
+    fixed_cost: float
+    encounter_at_least: tuple    # P(at least k encounters in the step), k = 1, 2, ...
+    late_pay_prob: np.ndarray    # per person: chance of a late payment this step
+    sentiment_fade: float        # factor by which sentiment fades toward neutral
+    reputation_fade: float       # weight of the old reputation against this step's sentiment
+    lapse_fade: float            # factor by which a neighbour's lapse fades (contagion) ...
+    lapse_mean: float            # ... and its mean over the step, relative to its start
+    service_cost_per_year: float  # expected service cost of a customer (the firm's planning figure)
+
+
+class Stories(NamedTuple):
+    good: np.ndarray         # per person: salient good encounters this step
+    bad: np.ndarray          # ... salient bad ones that were not put right
+    encounters: np.ndarray   # ... encounters this step
+    complaints_at: list      # who complained, one index array per encounter round
 
 
 class Leaving(NamedTuple):
@@ -75,7 +91,7 @@ class CRMModel(mesa.Model):
         c = cfg if isinstance(cfg, CRMConfig) else validate(cfg)
         super().__init__(rng=c.seed)
         self.cfg = c
-        self.dt = c.sim.period_days / 365.0
+        self.dt = step_years(c.sim.period_days)
         seeds = np.random.SeedSequence(c.seed).spawn(len(STREAMS))
         self.streams = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds, strict=True)}
 
@@ -92,10 +108,8 @@ class CRMModel(mesa.Model):
             rng=self.streams["firm"], needs_dims=c.market.needs.dims,
         )
         self.policy = policy if policy is not None else make_policy(c.policy)
-        svc = c.firm.service
-        self.expected_service_cost = svc.encounter_prob * svc.cost_per_encounter
+        self.per_step = self._per_step_quantities()
         self._settle_initial_customers()
-        self.lapse_decay = churn.lapse_signal_decay(c.sim.period_days, c.market.churn.contagion_days)
 
         self.events: list[pd.DataFrame] = []
         self.row: dict[str, float] = {}
@@ -109,19 +123,35 @@ class CRMModel(mesa.Model):
         """One step: the phases of DESIGN section 3, in order."""
         row = self._new_row()
         actions, terminated = self._policy_acts(row)
-        enc = self._serve(actions, row)
-        signal, complained = self._complaints(enc, actions, row)
-        self._word_of_mouth(signal, row)
+        stories = self._serve(actions, row)
+        self._word_of_mouth(stories, row)
         leaving = self._churn(actions, row)
         joining = self._adopt(actions, row)
         self._transitions(leaving, joining)
-        amount = self._buy_and_pay(row)
+        amount = self._buy_and_pay(leaving, joining, row)
         self._book(row)
         if self.cfg.sim.record_events:
             self._record_events(self.steps, joining.adopted, joining.returned, leaving.left,
-                                terminated, complained, amount)
+                                terminated, np.concatenate(stories.complaints_at), amount)
 
     # -- the phases -------------------------------------------------------------------------
+    def _per_step_quantities(self) -> PerStep:
+        """The one place where rates per year and durations in days become what a step of
+        ``sim.period_days`` needs (``crmsim.units``)."""
+        c, dt, days = self.cfg, self.dt, self.cfg.sim.period_days
+        svc = c.firm.service
+        return PerStep(
+            crm_budget=c.firm.crm_budget * dt,
+            fixed_cost=c.firm.fixed_cost * dt,
+            encounter_at_least=units.poisson_at_least(svc.encounter_rate * dt),
+            late_pay_prob=-np.expm1(-self.population.late_pay_rate * dt),
+            sentiment_fade=fade_per_step(c.wom.sentiment_half_life_days, days),
+            reputation_fade=fade_per_step(c.firm.reputation_half_life_days, days),
+            lapse_fade=churn.lapse_signal_decay(days, c.market.churn.contagion_days),
+            lapse_mean=units.mean_of_fade(days, c.market.churn.contagion_days),
+            service_cost_per_year=svc.encounter_rate * svc.cost_per_encounter,
+        )
+
     def _new_row(self) -> dict[str, float]:
         row = dict.fromkeys(metrics.TIMESERIES, 0.0)
         row["step"] = self.steps
@@ -130,71 +160,103 @@ class CRMModel(mesa.Model):
     def _policy_acts(self, row: dict) -> tuple[Actions, np.ndarray]:
         """1. The policy acts on what the firm knows (never the true state)."""
         c, firm = self.cfg, self.firm
-        view = firm.observe(self.population, self.network.degree, self.steps,
-                            self.streams["policy"], c.firm.margin, self.expected_service_cost)
-        actions = self.policy.decide(view, c.firm.crm_budget, self.steps)
+        view = firm.observe(self.population, self.network.degree, self.steps, c.sim.period_days,
+                            self.streams["policy"], c.firm.margin,
+                            self.per_step.service_cost_per_year)
+        actions = self.policy.decide(view, self.per_step.crm_budget, self.steps)
         terminated = self.apply_actions(actions, row)
         row["terminated"] = int(np.count_nonzero(terminated))
         return actions, terminated
 
-    def _serve(self, actions: Actions, row: dict) -> Encounters:
-        """2. Service encounters: active people meet the firm and judge the experience."""
-        c, pop, firm, rng = self.cfg, self.population, self.firm, self.streams["service"]
-        n, svc, ex = pop.n, c.firm.service, c.market.experience
-        # Every stream draws for all n people, every step.
+    def _serve(self, actions: Actions, row: dict) -> Stories:
+        """2-3. Service encounters, each followed by its complaint and recovery. An active
+        customer meets the firm a Poisson number of times in the step (``encounter_rate`` per
+        year), so a week and a month hold the same encounters per year; a contact adds a first
+        encounter. Returns the salient stories each person has to tell."""
+        pop, rng = self.population, self.streams["service"]
+        n = pop.n
+        # Every stream draws for all n people, every step: one uniform decides how many times
+        # each person meets the firm, and the first encounter's draws are for everyone.
         u_meet, u_rude, u_complain, u_recover = rng.random((4, n))
         z = rng.standard_normal(n)
         active = pop.status == ACTIVE
-        met = active & (u_meet < svc.encounter_prob + self._effect(actions, "encounter_lift"))
+        tally = dict.fromkeys(("encounters", "rude_incidents", "complaints", "recovered",
+                               "cost_service"), 0.0)
+        stories = Stories(np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int16), [])
+        met = active & (u_meet < self.per_step.encounter_at_least[0]
+                        + self._effect(actions, "encounter_lift"))
+        idx = np.flatnonzero(met)
+        self._encounter(idx, z[idx], u_rude[idx], u_complain[idx], u_recover[idx], actions,
+                        tally, stories)
+        for at_least in self.per_step.encounter_at_least[1:]:
+            # Further encounters: who has them depends on the draw alone (not on the policy),
+            # so every run with this seed draws the same numbers here.
+            again = np.flatnonzero(u_meet < at_least)
+            if again.size == 0:
+                break
+            z_k = rng.standard_normal(again.size)
+            u_k = rng.random((3, again.size))
+            meets = active[again]
+            self._encounter(again[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
+                            u_k[2][meets], actions, tally, stories)
+        self.firm.learn(stories.encounters > 0, stories.encounters)
+        for key in ("encounters", "rude_incidents", "complaints", "recovered"):
+            row[key] = int(tally[key])
+        row["cost_service"] = tally["cost_service"]
+        row["cost_complaints"] = self.cfg.firm.service.complaint_cost * row["complaints"]
+        return stories
+
+    def _encounter(self, idx: np.ndarray, z: np.ndarray, u_rude: np.ndarray,
+                   u_complain: np.ndarray, u_recover: np.ndarray, actions: Actions,
+                   tally: dict, stories: Stories) -> None:
+        """One encounter for each person in ``idx``: experience against expectation
+        (disconfirmation), a possible rude incident, then the complaint and its recovery."""
+        c, pop, firm = self.cfg, self.population, self.firm
+        svc, ex = c.firm.service, c.market.experience
+        everyone = np.ones(idx.size, dtype=bool)
         rude_p = experience.rude_probability(svc.rude_prob, firm.training, svc.training_effect)
-        noise_sd = svc.noise_sd * (1.0 - np.clip(self._effect(actions, "noise_cut"), 0.0, 1.0))
+        noise_sd = svc.noise_sd * (1.0 - np.clip(_at(self._effect(actions, "noise_cut"), idx),
+                                                 0.0, 1.0))
         experienced, rude = experience.encounter(
-            met, firm.quality, pop.fit, self._effect(actions, "experience_bonus"), noise_sd,
-            rude_p, svc.rude_shock, ex.fit_weight, z, u_rude,
+            everyone, firm.quality, pop.fit[idx], _at(self._effect(actions, "experience_bonus"), idx),
+            noise_sd, rude_p, svc.rude_shock, ex.fit_weight, z, u_rude,
         )
-        pop.satisfaction, pop.expectation, signal = experience.satisfaction_update(
-            met, experienced, pop.satisfaction, pop.expectation, c.market.competitor_quality,
-            ex.disconfirmation_weight, ex.gain, ex.learning_rate, ex.expectation_rate,
+        sat, pop.expectation[idx], signal = experience.satisfaction_update(
+            everyone, experienced, pop.satisfaction[idx], pop.expectation[idx],
+            c.market.competitor_quality, ex.disconfirmation_weight, ex.gain, ex.learning_rate,
+            ex.expectation_rate,
         )
-        firm.learn(met)
-        row.update(encounters=int(np.count_nonzero(met)), rude_incidents=int(np.count_nonzero(rude)))
-        return Encounters(met, signal, u_complain, u_recover)
-
-    def _complaints(self, enc: Encounters, actions: Actions,
-                    row: dict) -> tuple[np.ndarray, np.ndarray]:
-        """3. Bad encounters become complaints; some are put right. Returns the signal left to
-        tell (a bad experience put right is not told as a bad story) and who complained."""
-        pop, svc, ex = self.population, self.cfg.firm.service, self.cfg.market.experience
-        complained = experience.complaints(enc.signal, ex.salience, pop.complaint_propensity,
-                                           enc.u_complain)
+        complained = experience.complaints(signal, ex.salience, pop.complaint_propensity[idx],
+                                           u_complain)
         recovered = experience.recovery(
-            complained, svc.recovery_prob + self._effect(actions, "recovery_lift"), enc.u_recover
-        )
-        pop.satisfaction = np.where(
-            recovered, np.minimum(pop.satisfaction + svc.recovery_boost, 1.0), pop.satisfaction
-        ).astype(np.float32)
-        pop.complaints += complained
-        n_complaints = int(np.count_nonzero(complained))
+            complained, svc.recovery_prob + _at(self._effect(actions, "recovery_lift"), idx),
+            u_recover)
+        sat = np.where(recovered, np.minimum(sat + svc.recovery_boost, 1.0), sat)
+        pop.satisfaction[idx] = sat
+        pop.complaints[idx] += complained
+        # A bad experience put right is not told as a bad story.
+        signal = np.where(recovered, 0.0, signal)
+        stories.good[idx] += signal > ex.salience
+        stories.bad[idx] += signal < -ex.salience
+        stories.encounters[idx] += 1
+        stories.complaints_at.append(idx[complained])
         # Serving satisfied customers costs less (seed 002), judged once complaints are handled.
-        served_sat = np.maximum(np.compress(enc.met, pop.satisfaction), 0.0)
-        row.update(
-            complaints=n_complaints, recovered=int(np.count_nonzero(recovered)),
-            cost_complaints=svc.complaint_cost * n_complaints,
-            cost_service=float((svc.cost_per_encounter
-                                * (1.0 - svc.satisfied_cost_cut * served_sat)).sum()),
-        )
-        return np.where(recovered, 0.0, enc.signal), complained
+        tally["cost_service"] += float((svc.cost_per_encounter
+                                        * (1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0))).sum())
+        tally["encounters"] += idx.size
+        tally["rude_incidents"] += int(np.count_nonzero(rude))
+        tally["complaints"] += int(np.count_nonzero(complained))
+        tally["recovered"] += int(np.count_nonzero(recovered))
 
-    def _word_of_mouth(self, signal: np.ndarray, row: dict) -> None:
+    def _word_of_mouth(self, stories: Stories, row: dict) -> None:
         """4. Salient experiences are told to others; what people hear moves their sentiment
         and the firm's reputation. The trapped and the terminated tell their story too (seed
         001: negative retention spreads a bad reputation)."""
-        c, pop, firm, w = self.cfg, self.population, self.firm, self.cfg.wom
+        pop, firm, w = self.population, self.firm, self.cfg.wom
         n = pop.n
         u_tell, u_viral, u_pos, u_neg = self.streams["wom"].random((4, n))
-        pos, neg = wom.tellers(signal, c.market.experience.salience, w.recommend_prob,
-                               w.complain_to_others_prob, u_tell)
-        neg = neg | pop.grievance
+        pos = wom.told(stories.good, w.recommend_prob, u_tell)
+        neg = wom.told(stories.bad, w.complain_to_others_prob, u_tell) + pop.grievance
         pop.grievance[:] = False
         n_viral = wom.viral(neg, w.viral_prob, u_viral)
         lam_pos = wom.expected_heard(self.network, pos, w.tell_positive, w.strong_rate, w.weak_rate)
@@ -203,10 +265,10 @@ class CRMModel(mesa.Model):
         heard_pos = wom.stochastic_round(lam_pos, u_pos)
         heard_neg = wom.stochastic_round(lam_neg, u_neg)
         pop.sentiment = wom.sentiment_update(pop.sentiment, heard_pos, heard_neg,
-                                             w.message_weight, w.sentiment_memory)
+                                             w.message_weight, self.per_step.sentiment_fade)
+        fade = self.per_step.reputation_fade
         firm.reputation = float(np.clip(
-            c.firm.reputation_memory * firm.reputation
-            + (1.0 - c.firm.reputation_memory) * pop.sentiment.mean(dtype=np.float64)
+            fade * firm.reputation + (1.0 - fade) * pop.sentiment.mean(dtype=np.float64)
             - w.viral_reputation_hit * n_viral, -1.0, 1.0))
         row.update(wom_positive=int(heard_pos.sum()), wom_negative=int(heard_neg.sum()),
                    viral_incidents=n_viral)
@@ -217,7 +279,9 @@ class CRMModel(mesa.Model):
         ch, pop = self.cfg.market.churn, self.population
         u_churn = self.streams["churn"].random(pop.n)
         active = pop.status == ACTIVE
-        exposure = self._contagion_exposure() if ch.contagion > 0 else 0.0
+        # The signal fades during the step: the hazard feels its mean over the step.
+        exposure = (self._contagion_exposure() * self.per_step.lapse_mean
+                    if ch.contagion > 0 else 0.0)
         felt_price = self._felt_price(actions)
         args = (pop.satisfaction, pop.commitment, pop.sentiment)
         effects = (ch.satisfaction_effect, ch.commitment_effect, ch.sentiment_effect,
@@ -279,23 +343,27 @@ class CRMModel(mesa.Model):
         pop = self.population
         self._move(leaving.left, LAPSED)
         pop.lapsed_at[leaving.left] = self.steps
-        pop.lapse_signal *= self.lapse_decay
+        pop.lapse_signal *= self.per_step.lapse_fade
         pop.lapse_signal[leaving.left] = 1.0
         self._join(joining.adopted | joining.returned)
         pop.ever_customer |= joining.adopted
 
-    def _buy_and_pay(self, row: dict) -> np.ndarray:
-        """7. Those still active grow in tenure and commitment, buy, and pay (late or never)."""
-        c, pop = self.cfg, self.population
+    def _buy_and_pay(self, leaving: Leaving, joining: Joining, row: dict) -> np.ndarray:
+        """7. Customers grow in tenure and commitment, buy, and pay (late or never). Those who
+        joined or left during the step were customers for half of it on average, and buy for
+        that half (``metrics`` documents the timing)."""
+        c, pop, dt = self.cfg, self.population, self.dt
         active = pop.status == ACTIVE
         np.add(pop.tenure, active, out=pop.tenure)   # a boolean index is ~50x slower
         pop.commitment = experience.commitment_update(
-            active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, self.dt)
+            active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, dt)
         u_pay = self.streams["spending"].random(pop.n)
-        amount = spending.spend(active, pop.value, pop.price, pop.satisfaction,
-                                c.market.spend.satisfaction_effect, pop.penetration)
-        late, default = spending.payment(active, pop.late_pay_prob, c.market.traits.default_prob,
-                                         u_pay)
+        buying = active | leaving.left
+        years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
+        amount = spending.spend(buying, pop.value, pop.price, pop.satisfaction,
+                                c.market.spend.satisfaction_effect, pop.penetration, years)
+        late, default = spending.payment(buying, self.per_step.late_pay_prob,
+                                         c.market.traits.default_prob, u_pay)
         pop.late_payments += late
         pop.revenue += amount
         disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
@@ -314,7 +382,7 @@ class CRMModel(mesa.Model):
 
     def _book(self, row: dict) -> None:
         """8. Accounting and data: fixed cost, totals, the DataCollector's row."""
-        row["cost_fixed"] = self.cfg.firm.fixed_cost
+        row["cost_fixed"] = self.per_step.fixed_cost
         self._finish_row(row)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -433,17 +501,21 @@ class CRMModel(mesa.Model):
         if self.cfg.sim.record_events:
             initial = self.population.status == ACTIVE
             none = np.zeros_like(initial)
-            self._record_events(0, initial, none, none, none, none, np.zeros(self.population.n))
+            self._record_events(0, initial, none, none, none, np.arange(0),
+                                np.zeros(self.population.n))
 
-    def _record_events(self, t, adopted, returned, left, terminated, complained, amount) -> None:
+    def _record_events(self, t, adopted, returned, left, terminated, complained_at,
+                       amount) -> None:
+        """The step's events; ``complained_at`` lists one index per complaint (a person can
+        complain more than once in a step), the others are masks."""
         date = pd.Timestamp("2026-01-01") + pd.Timedelta(days=t * self.cfg.sim.period_days)
         parts = []
         for kind, mask, amt in (
             ("acquisition", adopted, None), ("win_back", returned, None), ("churn", left, None),
-            ("termination", terminated, None), ("complaint", complained, None),
+            ("termination", terminated, None), ("complaint", complained_at, None),
             ("purchase", amount > 0, amount),
         ):
-            ids = np.flatnonzero(mask)
+            ids = np.flatnonzero(mask) if mask.dtype == bool else np.sort(mask)
             if ids.size:
                 parts.append(pd.DataFrame({
                     "customer_id": ids, "step": t, "date": date,

@@ -43,13 +43,13 @@ class Population:
     lapsed_at: np.ndarray       # int32: step of the last lapse (-1 never)
     ever_customer: np.ndarray   # bool
     # static traits
-    value: np.ndarray           # float32: base spend per step
+    value: np.ndarray           # float32: base spend per year
     needs: np.ndarray           # float32 (n, dims): a point on the needs simplex
     needs_distance: np.ndarray  # float32: distance of needs from the standard offering, 0..1
     base_churn: np.ndarray      # float32: annual base churn probability theta
     price_sensitivity: np.ndarray
     complaint_propensity: np.ndarray
-    late_pay_prob: np.ndarray
+    late_pay_rate: np.ndarray   # float32: late payments per year
     destructive: np.ndarray     # bool
     innovator: np.ndarray       # bool
     deal_seeker: np.ndarray     # float32 0..1: drive to chase deals (promotions train it)
@@ -109,7 +109,8 @@ class Population:
         base_churn = rng.beta(market.churn.alpha, market.churn.beta, n).astype(np.float32)
         price_sensitivity = rng.exponential(t.price_sensitivity, n).astype(np.float32)
         complaint_propensity = beta_with_mean(rng, t.complaint_propensity, n)
-        late_pay_prob = beta_with_mean(rng, t.late_pay_prob, n)
+        # Heterogeneous around the mean: Gamma with shape 2 (an assumption).
+        late_pay_rate = (t.late_pay_rate * rng.gamma(2.0, 0.5, n)).astype(np.float32)
         destructive = rng.random(n) < t.destructive_share
         innovator = rng.random(n) < t.innovator_share
         deal_seeker = (rng.random(n) < t.deal_seeker_share).astype(np.float32)
@@ -131,7 +132,7 @@ class Population:
             base_churn=base_churn,
             price_sensitivity=price_sensitivity,
             complaint_propensity=complaint_propensity,
-            late_pay_prob=late_pay_prob,
+            late_pay_rate=late_pay_rate,
             destructive=destructive,
             innovator=innovator,
             deal_seeker=deal_seeker,

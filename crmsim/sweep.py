@@ -35,7 +35,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, metrics
+from . import api, metrics, validation
 from . import config as config_mod
 from .errors import ConfigError
 from .result import config_hash, read_summary, save_failure
@@ -114,7 +114,7 @@ def prepare(cfg: DictConfig, validate: bool = True) -> DictConfig:
             raise ConfigError("study.point", None, "a design point; run the design with crmsim run -m")
         sensitivity.apply_point(cfg)
     if validate:
-        config_mod.validate(cfg)
+        validation.validate(cfg)
     return cfg
 
 

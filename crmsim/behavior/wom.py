@@ -1,6 +1,6 @@
 """Word of mouth: salient experiences are told to others, bad ones to more people.
 
-A teller with a positive (negative) salient encounter tells ``tell_positive``
+Each salient encounter is a story; a teller with a positive (negative) story tells ``tell_positive``
 (``tell_negative``) people: their network neighbours first (each heard with the tie layer's
 rate), and, when they have fewer neighbours than that, people outside the modelled network
 (acquaintances, social media), who are drawn from the whole population. Rare bad experiences go
@@ -14,17 +14,24 @@ keeps its mean and uses the same random numbers in every run with the same seed.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binom
 
 from ..network import Network
 
 
-def tellers(
-    signal: np.ndarray, salience: float, recommend_prob: float, complain_prob: float, u: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Who tells a good story (``recommend_prob`` of the delighted) and who tells a bad one."""
-    pos = (signal > salience) & (u < recommend_prob)
-    neg = (signal < -salience) & (u < complain_prob)
-    return pos, neg
+def told(stories: np.ndarray, tell_prob: float, u: np.ndarray) -> np.ndarray:
+    """How many of each person's salient stories they tell: each with probability
+    ``tell_prob`` (78% recommend after a good experience, seed 002). One uniform per person
+    decides (a Binomial by its inverse distribution function); with one story, it is told when
+    ``u < tell_prob``."""
+    stories = np.asarray(stories)
+    out = ((stories > 0) & (u < tell_prob)).astype(np.int16)
+    several = np.flatnonzero(stories > 1)
+    if several.size and tell_prob < 1.0:
+        out[several] = binom.ppf(1.0 - u[several], stories[several], tell_prob).astype(np.int16)
+    elif several.size:
+        out[several] = stories[several]
+    return out
 
 
 def expected_heard(
@@ -34,11 +41,13 @@ def expected_heard(
     strong_rate: float,
     weak_rate: float,
 ) -> np.ndarray:
-    """Expected messages each person hears from the tellers in ``told``."""
+    """Expected messages each person hears from the tellers in ``told`` (a mask, or a count of
+    stories per person: each story is told to ``tell_count`` people)."""
     n = net.n
-    if not net.complete and told.dtype == bool and float(tell_count).is_integer():
-        return _expected_heard_from_tellers(net, np.flatnonzero(told), tell_count, strong_rate,
-                                            weak_rate)
+    if not net.complete and float(tell_count).is_integer():
+        tellers = np.flatnonzero(told)
+        return _expected_heard_from_tellers(net, tellers, tell_count, strong_rate, weak_rate,
+                                            None if told.dtype == bool else told[tellers])
     told = told.astype(np.float64)
     if net.complete:
         # Well-mixed: every teller's messages land on random others.
@@ -55,9 +64,11 @@ def expected_heard(
 
 
 def _expected_heard_from_tellers(
-    net: Network, tellers: np.ndarray, tell_count: float, strong_rate: float, weak_rate: float
+    net: Network, tellers: np.ndarray, tell_count: float, strong_rate: float, weak_rate: float,
+    stories: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``expected_heard`` for a 0/1 teller mask, working on the tellers only.
+    """``expected_heard`` for the tellers (each with ``stories`` stories, 1 if None), working
+    on the tellers only.
 
     Tellers are a few per cent of the people in a step, so the per-teller shares are computed
     for them alone and ``neighbour_sum_at`` scatters from their rows. Every value is the one the
@@ -67,12 +78,15 @@ def _expected_heard_from_tellers(
     n = net.n
     deg = net.degree[tellers].astype(np.float64)
     sent = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(tellers.size), where=deg > 0)
+    beyond_each = np.maximum(tell_count - deg, 0.0)
+    if stories is not None:
+        sent *= stories
+        beyond_each *= stories
     lam = net.neighbour_sum_at(tellers, sent, "strong")
     lam *= strong_rate
     if net.weak is not None:
         lam += weak_rate * net.neighbour_sum_at(tellers, sent, "weak")
-    beyond = np.maximum(tell_count - deg, 0.0).sum()
-    lam += beyond / n
+    lam += beyond_each.sum() / n
     return lam
 
 
@@ -84,9 +98,12 @@ def stochastic_round(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     return base.astype(np.int32)
 
 
-def viral(neg_tellers: np.ndarray, viral_prob: float, u: np.ndarray) -> int:
-    """How many of this step's bad experiences go viral."""
-    return int(np.count_nonzero(neg_tellers & (u < viral_prob)))
+def viral(neg_told: np.ndarray, viral_prob: float, u: np.ndarray) -> int:
+    """How many people's bad stories go viral this step: each story told does with
+    ``viral_prob`` (at most one incident per person and step)."""
+    idx = np.flatnonzero(neg_told)
+    p_any = -np.expm1(neg_told[idx] * np.log1p(-min(viral_prob, 1.0 - 1e-12)))
+    return int(np.count_nonzero(u[idx] < p_any))
 
 
 def sentiment_update(

@@ -5,6 +5,10 @@ given, and returns ``Actions``; the model applies them. Frameworks differ only i
 split the budget among tactics (``allocate``) and whom each tactic reaches first
 (``priority``). What a targeted tactic cannot spend (too few people to reach) goes to mass
 advertising, as does the share of no enabled tactic, so every policy spends the same money.
+
+A framework declares its parameters' constraints next to its class (``_parameter_constraints``,
+checked by ``crmsim.constraints``); defining a subclass with a ``name`` registers it, and the
+modules of this package are discovered, so adding a framework is its class and its YAML.
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..actions import Actions
+from ..constraints import Constraint, Interval
 from ..firm import FirmView
 from ..population import ACTIVE, PROSPECT
 from ..tactics import Tactic, Termination
+from ..units import DAYS_PER_YEAR
 
+SHARE = Interval(0.0, 1.0)
 FALLBACK = "ads"   # a media buy: it can always absorb what the targeted tactics leave
 
 
 class Policy:
     name: ClassVar[str]
-    required: ClassVar[tuple[str, ...]] = ()    # names of ``params`` the framework needs
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}   # its ``params``
+    registry: ClassVar[dict[str, type[Policy]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Policy.registry[cls.name] = cls
 
     def __init__(self, tactics: dict[str, Tactic], shares: dict[str, float],
                  params: dict[str, Any], termination: Termination) -> None:
@@ -133,13 +146,13 @@ class ReturnTracker:
         self.spend[area] += money
         self.reached[area].append(idx)
 
-    def review(self, view: FirmView, start: dict[str, np.ndarray], steps: int) -> None:
+    def review(self, view: FirmView, start: dict[str, np.ndarray], years: float) -> None:
         returns = {}
         for area in self.areas:
             parts = self.reached[area]
             idx = _union(parts, view.n)
             money = self.spend[area]
-            returns[area] = measured_value(area, idx, view, start, steps) / money if money > 0 else 0.0
+            returns[area] = measured_value(area, idx, view, start, years) / money if money > 0 else 0.0
         total = sum(max(r, 0.0) for r in returns.values())
         if total > 0:
             mixed = {a: (1 - self.rate) * self.shares[a] + self.rate * max(returns[a], 0.0) / total
@@ -160,16 +173,16 @@ def _union(parts: list[np.ndarray], n: int) -> np.ndarray:
 
 
 def measured_value(area: str, idx: np.ndarray, view: FirmView, start: dict[str, np.ndarray],
-                   steps: int) -> float:
+                   years: float) -> float:
     """Annualised margin the firm can attribute to an area's contacts over the last period."""
     if idx.size == 0:
         return 0.0
-    margin = view.value_est[idx] * view.margin * 52.0
+    margin = view.value_est[idx] * view.margin       # per year
     now_active = view.status[idx] == ACTIVE
     if area == "acquisition":
         return float((margin * ((start["status"][idx] == PROSPECT) & now_active)).sum())
     if area == "retention":
-        expected = (1.0 - view.risk_est[idx]) ** (steps / 52.0)
+        expected = (1.0 - view.risk_est[idx]) ** years
         return float((margin * (now_active - expected)).sum())
     if area == "penetration":
         gained = view.penetration[idx] - start["penetration"][idx]
@@ -180,35 +193,36 @@ def measured_value(area: str, idx: np.ndarray, view: FirmView, start: dict[str, 
 class ClosedLoop(Policy):
     """A policy whose ``areas`` share the budget by measured return, reviewed periodically.
 
-    Params: ``review_every`` (steps), ``learning_rate`` (how far shares move toward the
-    measured returns at a review), ``min_area_share``. Tactics outside the areas keep their
+    Params: ``review_days`` (days between reviews), ``learning_rate`` (how far shares move
+    toward the measured returns at a review), ``min_area_share``. Tactics outside the areas keep their
     configured shares; the rest of the budget is split among the areas, and within an area by
     its tactics' configured shares.
     """
 
     areas: ClassVar[dict[str, list[str]]]
-    required = ("review_every", "learning_rate", "min_area_share")
+    _parameter_constraints = {"review_days": Interval(1.0, 3650.0), "learning_rate": SHARE,
+                              "min_area_share": SHARE}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         p = self.params
-        self.every = max(int(p["review_every"]), 1)
         self.tracker = ReturnTracker(self.areas, self.initial_area_shares(), p["learning_rate"],
                                      p["min_area_share"])
         self._start: dict[str, np.ndarray] | None = None
-        self._since = 0
+        self._start_day = 0.0
 
     def initial_area_shares(self) -> dict[str, float]:
         return {a: 1.0 / len(self.areas) for a in self.areas}
 
     def observe_outcome(self, view: FirmView, step: int) -> None:
-        if self._start is not None and self._since >= self.every:
-            self.tracker.review(view, self._start, self._since)
+        # A review at the step nearest to ``review_days`` after the last one.
+        elapsed = view.day - self._start_day
+        if self._start is not None and elapsed + view.dt * DAYS_PER_YEAR / 2 >= self.params["review_days"]:
+            self.tracker.review(view, self._start, elapsed / DAYS_PER_YEAR)
             self._start = None
         if self._start is None:
             self._start = {"status": view.status.copy(), "penetration": view.penetration.copy()}
-            self._since = 0
-        self._since += 1
+            self._start_day = view.day
 
     def allocate(self, view: FirmView, budget: float, step: int) -> dict[str, float]:
         in_areas = {t for ts in self.areas.values() for t in ts}

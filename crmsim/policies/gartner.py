@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..constraints import Each, Interval
 from ..firm import FirmView
 from .base import ClosedLoop
 
@@ -35,7 +36,8 @@ BLOCKS = {
 
 class Gartner(ClosedLoop):
     name = "gartner"
-    required = (*ClosedLoop.required, "maturity")
+    _parameter_constraints = {**ClosedLoop._parameter_constraints,
+                              "maturity": Each(MATURITY, Interval(0.0, 1.0))}
     areas = {
         "acquisition": ["ads"],
         "retention": ["value_add", "service_recovery", "multichannel", "triggered_contact",

@@ -18,12 +18,12 @@ import numpy as np
 
 from ..firm import FirmView
 from ..population import ACTIVE
-from .base import Policy, focus, top_share
+from .base import SHARE, Policy, focus, top_share
 
 
 class IDIC(Policy):
     name = "idic"
-    required = ("target_share",)
+    _parameter_constraints = {"target_share": SHARE}
 
     def priority(self, tactic: str, view: FirmView) -> np.ndarray | None:
         active = view.status == ACTIVE

@@ -6,7 +6,7 @@
 - Multichannel integration: one consistent experience across channels (``multichannel``:
   experienced quality varies less), for everyone.
 - Information management: ``information`` (data and IT) sharpens every estimate.
-- Performance assessment: a closed loop: every ``review_every`` steps the return of value
+- Performance assessment: a closed loop: every ``review_days`` days the return of value
   creation is measured against acquisition's and the budget follows (``ClosedLoop``).
 """
 
@@ -16,12 +16,12 @@ import numpy as np
 
 from ..firm import FirmView
 from ..population import ACTIVE
-from .base import ClosedLoop, focus, top_share
+from .base import SHARE, ClosedLoop, focus, top_share
 
 
 class PayneFrow(ClosedLoop):
     name = "payne_frow"
-    required = (*ClosedLoop.required, "segment_share")
+    _parameter_constraints = {**ClosedLoop._parameter_constraints, "segment_share": SHARE}
     areas = {
         "acquisition": ["ads"],
         "retention": ["value_add", "customization"],

@@ -3,7 +3,7 @@
 The enablers get their configured shares first: people (``training``), technology
 (``information``) and organisation (``multichannel``). The rest is split among three areas:
 acquisition (ads, seeding), retention (value_add, loyalty, triggered_contact) and penetration
-(cross_sell: cross-sell and up-sell). Every ``review_every`` steps the policy measures each
+(cross_sell: cross-sell and up-sell). Every ``review_days`` days the policy measures each
 area's return on its spend from the firm's own records and moves budget toward the better
 ones (``ClosedLoop``). Retention and penetration go to the customers of highest estimated value.
 """

@@ -21,12 +21,12 @@ import numpy as np
 
 from ..firm import FirmView
 from ..population import ACTIVE, LAPSED
-from .base import Policy, focus, top_share
+from .base import SHARE, Policy, focus, top_share
 
 
 class ValueChain(Policy):
     name = "value_chain"
-    required = ("ssc_share", "benchmark_share", "magnet_share")
+    _parameter_constraints = {"ssc_share": SHARE, "benchmark_share": SHARE, "magnet_share": SHARE}
 
     def ssc(self, view: FirmView, status: int) -> np.ndarray:
         return self.per_step(view, f"ssc{status}", lambda: self._ssc(view, status))

@@ -3,59 +3,86 @@
 A tactic is a lever with a target set, a cost and an effect:
 ``select(view, budget, priority) -> indices`` picks whom it reaches from what the firm knows
 (the highest ``priority`` first, at random when the policy gives none), ``cost(indices)``
-prices that, and ``apply(actions, indices)`` writes the effect into the step's ``Actions``.
-``run`` does the three and books the spend under the tactic's category. Parameter values come
-from ``configs/policy/tactics/catalogue.yaml`` (one place, with their sources).
+prices that, and ``apply(actions, indices, view)`` writes the effect into the step's
+``Actions``. ``run`` does the three and books the spend under the tactic's category.
+
+Time has units here as everywhere (DESIGN section 3). A tactic is billed one of two ways:
+
+- ``billing = "contact"``: a contact (an e-mail, a call, an offer, a customization) costs
+  ``cost_per_contact`` and has its effect once, whatever the step length; ``cadence_days`` is
+  the least time between two contacts of the same person (0: no limit; a cadence shorter than
+  the step means at most once a step);
+- ``billing = "year"``: coverage (a membership, a media presence, a service level) costs
+  ``cost_per_year`` per person covered, so covering someone for one step costs
+  ``cost_per_year * view.dt``; its effect holds while they are covered, and anything that
+  accumulates is written per year.
+
+Each tactic declares its parameters' constraints next to the class (``_parameter_constraints``,
+checked by ``crmsim.constraints``); the values come from
+``configs/policy/tactics/catalogue.yaml`` (one place, with their sources). Defining a subclass
+with a ``name`` registers it: the catalogue is discovered, not listed.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..actions import Actions
-from ..errors import ConfigError
+from ..constraints import Constraint, Flag, Interval, check_params
 from ..firm import FirmView
 from ..population import ACTIVE
+from ..units import DAYS_PER_YEAR
+
+POSITIVE = Interval(0.0, lo_open=True)
+NONNEGATIVE = Interval(0.0)
+SHARE = Interval(0.0, 1.0)
+CADENCE = Interval(0.0, 3650.0)
+# Every tactic's entry also takes these: whether a policy uses it and its share of the budget.
+COMMON: dict[str, Constraint] = {"enabled": Flag(), "share": SHARE}
 
 
 class Tactic:
     name: ClassVar[str]
     category: ClassVar[str]            # ledger category of its spend
-    params: ClassVar[tuple[str, ...]] = ("cost_per_customer",)
+    billing: ClassVar[str] = "contact"  # "contact" (cost per contact) or "year" (per person-year)
     audience: ClassVar[int] = ACTIVE   # the status of the people it can reach
     effects: ClassVar[dict[str, str]] = {}   # person effect -> the parameter that sizes it
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "cost_per_contact": POSITIVE, "cadence_days": CADENCE}
+    registry: ClassVar[dict[str, type[Tactic]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Tactic.registry[cls.name] = cls
 
     def __init__(self, **params: Any) -> None:
-        for key in self.params:
+        for key in self._parameter_constraints:
             setattr(self, key, float(params[key]))
+        self._last_contact: np.ndarray | None = None
 
     @classmethod
     def check(cls, prefix: str, params: dict[str, Any]) -> None:
-        """Stop on unknown, missing or negative parameters, naming the config key."""
-        allowed = {"enabled", "share", *cls.params}
-        for key in params:
-            if key not in allowed:
-                raise ConfigError(f"{prefix}.{key}", params[key],
-                                  f"a parameter of '{cls.name}': {', '.join(sorted(allowed))}")
-        for key in cls.params:
-            if key not in params:
-                raise ConfigError(f"{prefix}.{key}", None, "a number (this parameter has no value)")
-            value = params[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{prefix}.{key}", value, "a finite number >= 0")
-        if "cost_per_customer" in cls.params and params.get("cost_per_customer") == 0:
-            raise ConfigError(f"{prefix}.cost_per_customer", 0, "a cost > 0")
+        """Stop on unknown, missing or out-of-range parameters, naming the config key."""
+        check_params(prefix, params, {**COMMON, **cls._parameter_constraints},
+                     f"'{cls.name}'", optional=tuple(COMMON))
 
     # -- the interface ----------------------------------------------------------------------
     def candidates(self, view: FirmView) -> np.ndarray:
-        return view.status == self.audience
+        eligible = view.status == self.audience
+        if getattr(self, "cadence_days", 0.0) > 0 and self._last_contact is not None:
+            # Due at the step nearest to ``cadence_days`` after the last contact.
+            half_step = view.dt * DAYS_PER_YEAR / 2
+            eligible &= view.day - self._last_contact + half_step >= self.cadence_days
+        return eligible
 
     def unit_cost(self, view: FirmView) -> float:
-        return self.cost_per_customer
+        """What reaching one person costs this step."""
+        if self.billing == "year":
+            return self.cost_per_year * view.dt
+        return self.cost_per_contact
 
     def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None) -> np.ndarray:
         candidates = self.candidates(view)
@@ -64,23 +91,38 @@ class Tactic:
         order = view.u if priority is None else -priority
         return take_first(candidates, order, k)
 
-    def cost(self, idx: np.ndarray) -> float:
-        return idx.size * self.cost_per_customer
+    def cost(self, idx: np.ndarray, view: FirmView) -> float:
+        return idx.size * self.unit_cost(view)
 
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         for effect, param in self.effects.items():
             actions.add(effect, idx, getattr(self, param))
 
     def run(self, view: FirmView, budget: float, actions: Actions,
             priority: np.ndarray | None = None) -> np.ndarray:
         idx = self.select(view, budget, priority)
-        actions.pay(self.category, self.cost(idx))
-        self.apply(actions, idx)
+        actions.pay(self.category, self.cost(idx, view))
+        self.apply(actions, idx, view)
+        self._remember(idx, view)
         return idx
 
+    def _remember(self, idx: np.ndarray, view: FirmView) -> None:
+        """The firm's record of whom it contacted when (for the cadence)."""
+        if getattr(self, "cadence_days", 0.0) > 0 and idx.size:
+            if self._last_contact is None:
+                self._last_contact = np.full(view.n, -np.inf)
+            self._last_contact[idx] = view.day
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k):g}" for k in self.params)
+        args = ", ".join(f"{k}={getattr(self, k):g}" for k in self._parameter_constraints)
         return f"{type(self).__name__}({args})"
+
+
+class Coverage(Tactic):
+    """A tactic billed per person-year of coverage."""
+
+    billing = "year"
+    _parameter_constraints = {"cost_per_year": POSITIVE}
 
 
 def take_affordable(candidates: np.ndarray, order_key: np.ndarray, unit_cost: np.ndarray,

@@ -2,10 +2,12 @@
 
 ``feedback_request`` asks customers what they think: the firm learns about them, and people who
 are heard feel better (a dissatisfied customer asked for feedback regains some satisfaction).
-``triggered_contact`` reaches out when a signal fires: estimated satisfaction below a threshold,
-high estimated churn risk or long silence: the contact is a service encounter with personal
-attention, and the firm learns. ``information`` is investment in data and IT: the firm learns
-about everyone it has records of without contacting them.
+``triggered_contact`` reaches out when a signal fires: estimated satisfaction below a threshold
+or high estimated churn risk: the contact is a service encounter with personal attention, and
+the firm learns. Both are contacts, at most one per ``cadence_days`` for each person.
+``information`` is investment in data and IT, billed per person-year of records kept: the firm
+learns about everyone it covers without contacting them (``knowledge_per_year`` interactions'
+worth of learning a year).
 """
 
 from __future__ import annotations
@@ -13,22 +15,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..actions import Actions
+from ..constraints import Interval
 from ..firm import FirmView
 from ..population import ACTIVE, LAPSED
-from .base import Tactic
+from .base import CADENCE, NONNEGATIVE, POSITIVE, Coverage, Tactic
 
 
 class FeedbackRequest(Tactic):
     name = "feedback_request"
     category = "interaction"
-    params = ("cost_per_customer", "knowledge", "heard")
     effects = {"knowledge": "knowledge", "heard": "heard"}
+    _parameter_constraints = {"cost_per_contact": POSITIVE, "knowledge": NONNEGATIVE,
+                              "heard": Interval(0.0, 2.0), "cadence_days": CADENCE}
 
 
 class TriggeredContact(Tactic):
     name = "triggered_contact"
     category = "interaction"
-    params = ("cost_per_customer", "bonus", "knowledge", "satisfaction_below", "risk_above")
+    _parameter_constraints = {
+        "cost_per_contact": POSITIVE, "bonus": NONNEGATIVE, "knowledge": NONNEGATIVE,
+        "satisfaction_below": Interval(-1.0, 1.0), "risk_above": Interval(0.0, 1.0),
+        "cadence_days": CADENCE}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         triggered = (view.satisfaction_est < self.satisfaction_below) | (
@@ -40,17 +47,16 @@ class TriggeredContact(Tactic):
         rank = -view.satisfaction_est if priority is None else priority
         return super().select(view, budget, rank)
 
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         actions.add("encounter_lift", idx, 1.0)
         actions.add("experience_bonus", idx, self.bonus)
         actions.add("knowledge", idx, self.knowledge)
 
 
-class Information(Tactic):
+class Information(Coverage):
     name = "information"
     category = "interaction"
-    params = ("cost_per_customer", "knowledge")
-    effects = {"knowledge": "knowledge"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "knowledge_per_year": NONNEGATIVE}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         return (view.status == ACTIVE) | (view.status == LAPSED)
@@ -59,3 +65,6 @@ class Information(Tactic):
         # Data is worth most where the firm knows least.
         rank = view.knowledge_sd.astype(np.float64) if priority is None else priority
         return super().select(view, budget, rank)
+
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
+        actions.add("knowledge", idx, self.knowledge_per_year * view.dt)

@@ -1,14 +1,16 @@
 """Retention tactics (seed 001).
 
 Positive retention gives customers more reason to stay: ``value_add`` (more value at the same
-price: a better experience at each encounter), ``loyalty`` (rewards that build commitment),
-``promotion`` (a discount, gift or coupon this step: the price feels lower, so churn drops now,
-but every promotion trains deal-seeking, and deal-seekers feel the full price more later).
+price: a better experience at each encounter while covered), ``loyalty`` (membership rewards
+that build commitment at ``commitment_per_year``), ``promotion`` (a discount while covered: the
+price feels lower, so churn drops now, but promotions train deal-seeking at
+``deal_training_per_year``, and deal-seekers feel the full price more later).
 
 Negative retention makes leaving costly: ``switching_cost`` and ``exit_penalty`` (a fee charged
-on leaving, booked as revenue). Churn falls now, but a customer who would have left and could
-not feels trapped: their sentiment drops and they tell a bad story (the model's trap rule), so
-negative word of mouth and reputation damage grow and later adoption falls.
+on leaving, booked as revenue), each signed once per customer. Churn falls now, but a customer
+who would have left and could not feels trapped: their sentiment drops and they tell a bad
+story (the model's trap rule), so negative word of mouth and reputation damage grow and later
+adoption falls.
 """
 
 from __future__ import annotations
@@ -17,45 +19,53 @@ import numpy as np
 
 from ..actions import Actions
 from ..firm import FirmView
-from .base import Tactic, take_affordable
+from ..units import DAYS_PER_YEAR, share_in_step
+from .base import NONNEGATIVE, POSITIVE, SHARE, Coverage, Tactic, take_affordable
 
 
-class ValueAdd(Tactic):
+class ValueAdd(Coverage):
     name = "value_add"
     category = "retention"
-    params = ("cost_per_customer", "bonus")
     effects = {"experience_bonus": "bonus"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "bonus": NONNEGATIVE}
 
 
-class Loyalty(Tactic):
+class Loyalty(Coverage):
     name = "loyalty"
     category = "retention"
-    params = ("cost_per_customer", "commitment")
-    effects = {"commitment": "commitment"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "commitment_per_year": NONNEGATIVE}
+
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
+        actions.add("commitment", idx, self.commitment_per_year * view.dt)
 
 
-class Promotion(Tactic):
-    """The coupon's face value is the discount on the customer's estimated spend."""
+class Promotion(Coverage):
+    """While covered the customer feels ``discount`` off the price; the firm pays the discount
+    on their estimated spend plus ``cost_per_year`` of handling."""
 
     name = "promotion"
     category = "retention"
-    params = ("cost_per_customer", "discount", "deal_training")
-    effects = {"discount": "discount", "deal_seeking": "deal_training"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "discount": SHARE,
+                              "deal_training_per_year": NONNEGATIVE}
 
     def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None):
-        self._unit = self.cost_per_customer + self.discount * view.value_est
+        self._unit = (self.cost_per_year + self.discount * view.value_est) * view.dt
         order = view.u if priority is None else -priority
         return take_affordable(self.candidates(view), order, self._unit, budget)
 
-    def cost(self, idx: np.ndarray) -> float:
+    def cost(self, idx: np.ndarray, view: FirmView) -> float:
         return float(self._unit[idx].sum())
+
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
+        actions.add("discount", idx, self.discount)
+        actions.add("deal_seeking", idx, share_in_step(self.deal_training_per_year, view.dt))
 
 
 class SwitchingCost(Tactic):
     name = "switching_cost"
     category = "retention"
-    params = ("cost_per_customer", "lock")
     effects = {"switching_cost": "lock"}
+    _parameter_constraints = {"cost_per_contact": POSITIVE, "lock": SHARE}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         # A contract is signed once per customer.
@@ -65,16 +75,12 @@ class SwitchingCost(Tactic):
 class ExitPenalty(Tactic):
     name = "exit_penalty"
     category = "retention"
-    params = ("cost_per_customer", "lock", "fee_steps")
+    _parameter_constraints = {"cost_per_contact": POSITIVE, "lock": SHARE, "fee_days": NONNEGATIVE}
 
     def candidates(self, view: FirmView) -> np.ndarray:
         return super().candidates(view) & (view.exit_fee == 0)
 
-    def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None):
-        idx = super().select(view, budget, priority)
-        self._fee = self.fee_steps * view.value_est[idx]   # the fee: some steps' worth of spend
-        return idx
-
-    def apply(self, actions: Actions, idx: np.ndarray) -> None:
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         actions.add("switching_cost", idx, self.lock)
-        actions.add("exit_fee", idx, self._fee)
+        # The fee on leaving: ``fee_days`` worth of the customer's estimated spend.
+        actions.add("exit_fee", idx, self.fee_days / DAYS_PER_YEAR * view.value_est[idx])

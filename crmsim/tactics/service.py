@@ -1,9 +1,11 @@
 """Service tactics (seed 002: hire the right people, train them, reward good service).
 
 ``training`` is firm-wide: money spent per person in the market raises training (fewer rude
-incidents) and quality, with diminishing returns as both approach 1. ``service_recovery`` funds
-complaint handling for the customers it covers this step (a complaint is more often put right).
-``multichannel`` integrates the channels a customer uses, so experience varies less.
+incidents) and quality, with diminishing returns as both approach 1 (the gain per unit of money
+does not depend on how the year's spending is split into steps, to first order).
+``service_recovery`` funds complaint handling for the customers it covers (a complaint is more
+often put right); ``multichannel`` integrates the channels a customer uses, so experience
+varies less. Both are billed per customer-year of coverage.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import numpy as np
 
 from ..actions import Actions
 from ..firm import FirmView
-from .base import Tactic
+from .base import NONNEGATIVE, POSITIVE, SHARE, Coverage, Tactic
 
 
 class Training(Tactic):
     name = "training"
     category = "service_investment"
-    params = ("training_per_money", "quality_per_money")
+    _parameter_constraints = {"training_per_money": NONNEGATIVE, "quality_per_money": NONNEGATIVE}
 
     def run(self, view: FirmView, budget: float, actions: Actions,
             priority: np.ndarray | None = None) -> np.ndarray:
@@ -30,15 +32,15 @@ class Training(Tactic):
         return np.arange(0)
 
 
-class ServiceRecovery(Tactic):
+class ServiceRecovery(Coverage):
     name = "service_recovery"
     category = "service_investment"
-    params = ("cost_per_customer", "lift")
     effects = {"recovery_lift": "lift"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "lift": SHARE}
 
 
-class Multichannel(Tactic):
+class Multichannel(Coverage):
     name = "multichannel"
     category = "service_investment"
-    params = ("cost_per_customer", "noise_cut")
     effects = {"noise_cut": "noise_cut"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "noise_cut": SHARE}

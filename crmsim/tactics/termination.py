@@ -11,56 +11,53 @@ flags are wrong); a method ends the relationship:
 - ``redesign``: the product moves away from what they want (their fit falls a lot), and a
   little for everyone else too.
 
-Each person is handled once; at most ``max_share`` of active customers per step, and no more
-than the CRM budget pays for (ending relationships is paid before any other tactic).
+Each person is handled once; at most ``max_share_per_year`` of active customers a year, and no
+more than the CRM budget pays for (ending relationships is paid before any other tactic).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..actions import Actions
-from ..errors import ConfigError
+from ..constraints import Constraint, Interval, ListOf, Options, check_params
 from ..firm import FirmView
 from ..population import ACTIVE
+from .base import NONNEGATIVE, SHARE
 
 RULES = ("serial_complainers", "late_payers", "destructive", "deal_seekers", "unprofitable")
 METHODS = ("direct", "price_increase", "unbundle", "redesign")
-PARAMS = ("complaints_min", "late_payments_min", "unprofitable_below", "max_share",
-          "cost_per_customer", "price_rise", "unbundle_fit_loss", "redesign_fit_loss",
-          "redesign_spill")
-
-
-def check_termination(rules: list[str], method: str, params: dict[str, Any]) -> None:
-    for rule in rules:
-        if rule not in RULES:
-            raise ConfigError("policy.termination.rules", rule, "a list drawn from " + ", ".join(RULES))
-    if method not in METHODS:
-        raise ConfigError("policy.termination.method", method, "one of " + ", ".join(METHODS))
-    for key, value in params.items():
-        if key not in PARAMS:
-            raise ConfigError(f"policy.termination.params.{key}", value,
-                              "a parameter of termination: " + ", ".join(PARAMS))
-    for key in PARAMS:
-        value = params.get(key)
-        if value is None:
-            raise ConfigError(f"policy.termination.params.{key}", None, "a number")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(f"policy.termination.params.{key}", value, "a finite number")
-        if key != "unprofitable_below" and value < 0:
-            raise ConfigError(f"policy.termination.params.{key}", value, "a number >= 0")
 
 
 class Termination:
+    """Rules pick, a method ends; parameters declared below (per case, per year or shares)."""
+
     category = "termination"
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "complaints_min": NONNEGATIVE,        # serial complainer: at least this many complaints
+        "late_payments_min": NONNEGATIVE,     # persistent late payer
+        "unprofitable_below": Interval(),     # estimated contribution per year below this
+        "max_share_per_year": NONNEGATIVE,    # share of active customers handled per year at most
+        "cost_per_case": NONNEGATIVE,         # administration per person handled
+        "price_rise": NONNEGATIVE,
+        "unbundle_fit_loss": SHARE,
+        "redesign_fit_loss": SHARE,
+        "redesign_spill": SHARE,
+    }
+
+    @classmethod
+    def check(cls, rules: Any, method: Any, params: dict[str, Any]) -> None:
+        ListOf(Options(RULES)).check("policy.termination.rules", rules)
+        Options(METHODS).check("policy.termination.method", method)
+        check_params("policy.termination.params", params, cls._parameter_constraints, "termination")
+
 
     def __init__(self, rules: list[str], method: str, params: dict[str, Any]) -> None:
         self.rules = list(rules)
         self.method = method
-        for key in PARAMS:
+        for key in self._parameter_constraints:
             setattr(self, key, float(params[key]))
         self._handled: np.ndarray | None = None
 
@@ -81,20 +78,21 @@ class Termination:
         return flagged
 
     def run(self, view: FirmView, actions: Actions, budget: float) -> np.ndarray:
-        """Handle the flagged, at most ``max_share`` of active customers and what ``budget`` pays."""
+        """Handle the flagged: at most ``max_share_per_year`` of active customers a year (spread
+        evenly over the steps) and what ``budget`` pays."""
         if not self.rules:
             return np.arange(0)
         if self._handled is None:
             self._handled = np.zeros(view.n, dtype=bool)
         active = view.status == ACTIVE
         flagged = np.flatnonzero(self.flag(view) & active & ~self._handled)
-        cap = int(self.max_share * np.count_nonzero(active))
-        if self.cost_per_customer > 0:
-            cap = int(min(cap, max(budget, 0.0) // self.cost_per_customer))
+        cap = int(self.max_share_per_year * view.dt * np.count_nonzero(active))
+        if self.cost_per_case > 0:
+            cap = int(min(cap, max(budget, 0.0) // self.cost_per_case))
         if flagged.size > cap:
             flagged = flagged[np.argsort(view.u[flagged])[:cap]]
         self._handled[flagged] = True
-        actions.pay(self.category, flagged.size * self.cost_per_customer)
+        actions.pay(self.category, flagged.size * self.cost_per_case)
         if self.method == "direct":
             actions.add("terminate", flagged, 1.0)
         elif self.method == "price_increase":

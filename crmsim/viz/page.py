@@ -24,8 +24,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from ..api import group_options, load_config  # noqa: E402
-from ..config import validate  # noqa: E402
 from ..model import CRMModel  # noqa: E402
+from ..validation import validate  # noqa: E402
 from .plots import COLOR_BY, plot_network  # noqa: E402
 
 with warnings.catch_warnings():

@@ -1,0 +1,76 @@
+"""Every check of a composed config, before anything runs.
+
+The schema (``crmsim.config``) declares each field's type and allowed interval; policies,
+tactics and termination declare their parameters' constraints next to their classes
+(``_parameter_constraints``). ``validate`` runs them all through the one engine of
+``crmsim.constraints`` and returns the typed config, or raises ``ConfigError`` naming the key,
+the value and what is allowed. Dependencies run one way: validation imports the schema and the
+policies; neither imports validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .config import NETWORK_KINDS, CRMConfig, error_from_omegaconf
+from .errors import ConfigError
+from .policies import check_policy_config
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    """Every schema field with a declared constraint, depth first."""
+    for f in dataclasses.fields(obj):
+        key = f"{prefix}{f.name}"
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, key + ".")
+            continue
+        constraint = f.metadata.get("constraint")
+        if constraint is not None:
+            constraint.check(key, value)
+
+
+def _check_relations(c: CRMConfig) -> None:
+    if c.network.kind not in NETWORK_KINDS:
+        raise ConfigError("network.kind", c.network.kind, "one of " + ", ".join(NETWORK_KINDS))
+    if c.network.kind != "edgelist" and c.network.mean_degree > c.market.n_people - 1:
+        raise ConfigError(
+            "network.mean_degree", c.network.mean_degree,
+            f"a number at most market.n_people - 1 ({c.market.n_people - 1})",
+        )
+    if c.network.kind != "complete" and c.network.weak_degree >= c.market.n_people:
+        # The exact bound depends on the strong ties drawn; the network builder checks it.
+        raise ConfigError(
+            "network.weak_degree", c.network.weak_degree,
+            f"a number >= 0 and below market.n_people ({c.market.n_people})",
+        )
+    if c.network.kind == "edgelist" and not c.network.path:
+        raise ConfigError("network.path", c.network.path,
+                          "the path of an edge-list file when network.kind=edgelist")
+
+
+def validate(cfg: DictConfig | dict) -> CRMConfig:
+    """Check a composed config against the schema and every declared constraint.
+
+    Returns the typed config; raises ``ConfigError`` (key, value, what is allowed) on the first
+    problem, before anything runs.
+    """
+    try:
+        # A plain container, so that keys added with Hydra's `+` are checked against the schema.
+        plain = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
+        merged = OmegaConf.merge(OmegaConf.structured(CRMConfig), plain)
+        missing = OmegaConf.missing_keys(merged)
+        if missing:
+            key = sorted(missing)[0]
+            raise ConfigError(key, "???", "a value (the key is required and has none)")
+        typed: CRMConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        raise error_from_omegaconf(err) from None
+    _check_fields(typed, "")
+    _check_relations(typed)
+    check_policy_config(typed.policy)
+    return typed
