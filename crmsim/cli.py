@@ -32,14 +32,14 @@ CANONICAL_KEYS = """\
   sim.record_events                      write a per-person event log (events.parquet)
   market.n_people                        population size
   market.initial_customer_share          share of people who are customers at step 0
-  market.spend.mean, .top20_share        mean spend per step; 80/20 concentration
+  market.spend.mean, .top20_share        mean spend per customer-year; 80/20 concentration
   market.needs.dims, .concentration      needs simplex and its Dirichlet concentration
   market.churn.alpha, .beta              Beta distribution of annual base churn
   network.kind, .mean_degree, .path      the word-of-mouth network
   wom.tell_positive, wom.tell_negative   people told after a good / bad experience (8 / 21)
   wom.viral_prob                         chance a bad experience goes viral
   adoption.innovation, .imitation        Bass p and q, per year
-  firm.crm_budget, .quality, .margin     CRM budget per step (equal across policies), ...
+  firm.crm_budget, .quality, .margin     CRM budget per year (equal across policies), ...
   policy=<name>, policy.tactics.<t>.enabled, policy.termination.rules/method"""
 
 

@@ -25,22 +25,29 @@ import pandas as pd  # noqa: E402
 import crmsim  # noqa: E402
 from crmsim.analysis import compare, experiment_variants  # noqa: E402
 from crmsim.analysis.stats import paired_differences  # noqa: E402
+from crmsim.units import step_years  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIGURES = HERE / "figures"
-STEPS_PER_YEAR = 52
+
+
+def annual_churn(left: float, at_risk: float, step: float) -> float:
+    """Annual churn from customers who left and customer-steps at risk of ``step`` years each
+    (the actuarial hazard, as ``retention_rate_annual``)."""
+    exposure = (at_risk - left / 2.0) * step
+    return float(1.0 - np.exp(-left / exposure)) if exposure > 0 else float("nan")
 
 
 # -- measures computed from each run (module level, so runs can go to worker processes) -----
 def churn_by_year(result) -> dict[str, float]:
     """Annual churn rate in year 1 and in the later years (churned / at-risk customer-years)."""
     ts = result.timeseries[result.timeseries["step"] > 0]
-    first = ts[ts["step"] <= STEPS_PER_YEAR]
-    later = ts[ts["step"] > STEPS_PER_YEAR]
+    step = step_years(result.config.sim.period_days)
+    first = ts[ts["step"] * step <= 1.0]
+    later = ts[ts["step"] * step > 1.0]
 
     def rate(part):
-        at_risk = part["at_risk"].sum()
-        return float(1 - (1 - part["churned"].sum() / at_risk) ** STEPS_PER_YEAR) if at_risk else 0.0
+        return annual_churn(part["churned"].sum(), part["at_risk"].sum(), step)
 
     return {"churn_year1": rate(first), "churn_later": rate(later),
             "trapped_total": float(ts["trapped"].sum()),
@@ -282,8 +289,7 @@ def tenure_by_satisfaction(overrides: list[str], seeds: list[int]) -> dict[str, 
                 churn[band][1] += int(mask.sum())
     out = {}
     for band, (left, at_risk) in churn.items():
-        per_step = left / at_risk if at_risk else float("nan")
-        annual = 1 - (1 - per_step) ** STEPS_PER_YEAR
+        annual = annual_churn(left, at_risk, step_years(model.cfg.sim.period_days))
         out[f"churn_{band}"] = annual
         out[f"years_{band}"] = 1 / annual if annual > 0 else float("inf")
         out[f"n_{band}"] = at_risk

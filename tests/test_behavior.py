@@ -135,6 +135,6 @@ def test_more_negative_telling_means_more_bad_news_and_fewer_adopters():
 
 
 def test_marketing_budget_buys_customers():
-    spend = run("firm.crm_budget=2000")
+    spend = run("firm.crm_budget=104000")   # per year
     none = run("firm.crm_budget=0")
     assert spend["acquired_total"] > none["acquired_total"]

@@ -21,7 +21,7 @@ def test_load_config_works_from_any_directory(tmp_path, monkeypatch):
 
 def test_money_that_scales_with_the_market():
     cfg = crmsim.load_config(["market.n_people=2000"])
-    assert cfg.firm.crm_budget == pytest.approx(0.15 * 2000)
+    assert cfg.firm.crm_budget == pytest.approx(7.8 * 2000)   # per year
     assert crmsim.load_config(["firm.crm_budget=123"]).firm.crm_budget == 123
 
 

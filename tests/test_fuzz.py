@@ -34,6 +34,7 @@ from crmsim import metrics
 from crmsim.network import KINDS
 from crmsim.policies import POLICIES
 from crmsim.tactics import METHODS, RULES, TACTICS
+from crmsim.units import step_years
 
 LONG = os.environ.get("CRMSIM_FUZZ_EXAMPLES")
 FUZZ_EXAMPLES = int(LONG) if LONG else 200
@@ -54,11 +55,11 @@ def number(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 
 # Continuous parameters, each anywhere in its allowed range (upper ends of unbounded ones are
-# generous but finite: a weekly spend of 1e4 or 50 people told is still a sensible market).
+# generous but finite: a yearly spend of 5e5 or 50 people told is still a sensible market).
 CONTINUOUS: dict[str, st.SearchStrategy] = {
     "market.initial_customer_share": prob,
     "market.competitor_quality": prob,
-    "market.spend.mean": number(0.01, 1e4),
+    "market.spend.mean": number(0.5, 5e5),
     "market.spend.top20_share": number(0.2, 0.95),
     "market.spend.satisfaction_effect": number(0.0, 2.0),
     "market.needs.dims": st.integers(1, 6),
@@ -70,7 +71,7 @@ CONTINUOUS: dict[str, st.SearchStrategy] = {
     "market.churn.contagion": number(0.0, 5.0),
     "market.churn.winback_rate": number(0.0, 5.0),
     "market.traits.complaint_propensity": prob,
-    "market.traits.late_pay_prob": prob,
+    "market.traits.late_pay_rate": number(0.0, 52.0),
     "market.traits.default_prob": prob,
     "market.traits.destructive_share": prob,
     "market.traits.innovator_share": prob,
@@ -84,15 +85,15 @@ CONTINUOUS: dict[str, st.SearchStrategy] = {
     "wom.viral_prob": prob,
     "wom.viral_reach": number(0.0, 2000.0),
     "wom.viral_reputation_hit": prob,
-    "wom.sentiment_memory": prob,
+    "wom.sentiment_half_life_days": number(1.0, 3650.0),
     "adoption.innovation": number(0.0, 2.0),
     "adoption.imitation": number(0.0, 10.0),
     "firm.quality": prob,
     "firm.training": prob,
     "firm.margin": prob,
     "firm.reputation": number(-1.0, 1.0),
-    "firm.reputation_memory": prob,
-    "firm.service.encounter_prob": prob,
+    "firm.reputation_half_life_days": number(1.0, 3650.0),
+    "firm.service.encounter_rate": number(0.0, 100.0),
     "firm.service.rude_prob": prob,
     "firm.service.recovery_prob": prob,
     "firm.knowledge.noise_sd": number(0.0, 3.0),
@@ -109,7 +110,7 @@ def configs(draw) -> tuple[str, str, dict, dict | None]:
     policy = draw(st.sampled_from(sorted(POLICIES)))
     values: dict = {"market.n_people": n, "sim.steps": draw(st.integers(1, 15)),
                     "seed": draw(st.integers(0, 2**32 - 1)),
-                    "firm.crm_budget": draw(number(0.0, 5.0)) * n}   # per person and step
+                    "firm.crm_budget": draw(number(0.0, 260.0)) * n}   # per person and year
     edges = None
     if kind in ("small_world", "scale_free", "random"):
         values["network.mean_degree"] = draw(number(0.5, min(20.0, n - 1.0)))
@@ -236,10 +237,14 @@ def check_invariants(result: crmsim.Result, cfg) -> None:
     # Who can churn is who was active once the step's terminations were done.
     assert (f["at_risk"] <= ts["n_active"].shift().iloc[1:]).all()
     assert (f["churned"] <= f["at_risk"]).all()
-    assert (f["encounters"] <= f["at_risk"]).all()
+    # Customers meet the firm a Poisson number of times a step: only customers do.
+    assert (f["encounters"][f["at_risk"] == 0] == 0).all()
     assert (f["rude_incidents"] <= f["encounters"]).all()
+    assert (f["complaints"] <= f["encounters"]).all()
     assert (f["recovered"] <= f["complaints"]).all()
-    assert (f["defaults"] <= f["n_active"]).all() and (f["late_payments"] <= f["n_active"]).all()
+    # Who buys in a step: those active at its end and those who left during it.
+    buyers = f["n_active"] + f["churned"]
+    assert (f["defaults"] <= buyers).all() and (f["late_payments"] <= buyers).all()
 
     # Money adds up: profit is exactly revenue minus costs, costs are the sum of their parts.
     assert (ts["profit"] == ts["revenue"] - ts["cost_total"]).all()
@@ -249,7 +254,7 @@ def check_invariants(result: crmsim.Result, cfg) -> None:
                                rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(ts["profit_discounted"], ts["profit"] * ts["discount_factor"],
                                rtol=1e-12, atol=1e-9)
-    budget = float(cfg.firm.crm_budget)
+    budget = float(cfg.firm.crm_budget) * step_years(cfg.sim.period_days)   # per step
     # Regression guards below pin three cases the fuzzer once found over budget.
     spend = ts["crm_spend"]
     assert (spend <= budget * (1 + 1e-9) + 1e-9).all(), (spend.max(), budget)
@@ -301,7 +306,8 @@ def test_oversubscribed_shares_stay_within_the_crm_budget():
                               "policy.tactics.seeding.enabled=true",
                               "policy.tactics.seeding.share=0.6"])
     ts = crmsim.simulate(cfg).timeseries
-    assert (ts["crm_spend"] <= cfg.firm.crm_budget * (1 + 1e-9)).all(), ts["crm_spend"].max()
+    budget = cfg.firm.crm_budget * step_years(cfg.sim.period_days)
+    assert (ts["crm_spend"] <= budget * (1 + 1e-9)).all(), ts["crm_spend"].max()
 
 
 def test_promotions_stay_within_the_crm_budget():
@@ -310,4 +316,5 @@ def test_promotions_stay_within_the_crm_budget():
                               "policy.tactics.promotion.enabled=true",
                               "policy.tactics.promotion.share=0.5"])
     ts = crmsim.simulate(cfg).timeseries
-    assert (ts["crm_spend"] <= cfg.firm.crm_budget * (1 + 1e-9)).all(), ts["crm_spend"].max()
+    budget = cfg.firm.crm_budget * step_years(cfg.sim.period_days)
+    assert (ts["crm_spend"] <= budget * (1 + 1e-9)).all(), ts["crm_spend"].max()

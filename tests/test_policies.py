@@ -23,7 +23,7 @@ def test_every_framework_is_registered_with_its_config():
 def test_budget_parity_on_the_default_market(name):
     cfg = crmsim.load_config([f"policy={name}", "market.n_people=4000", "sim.steps=52"])
     res = crmsim.simulate(cfg)
-    budget = cfg.firm.crm_budget * cfg.sim.steps
+    budget = cfg.firm.crm_budget * cfg.sim.steps * cfg.sim.period_days / 365   # per year
     assert res.summary["crm_spend_total"] == pytest.approx(budget, rel=0.01)
     ts = res.timeseries
     assert np.allclose(ts["profit"], ts["revenue"] - ts["cost_total"])
@@ -34,7 +34,8 @@ def test_every_framework_runs_at_100k_people(name):
     cfg = crmsim.load_config([f"policy={name}", "market.n_people=100000", "sim.steps=3",
                               "sim.record_customers=false"])
     res = crmsim.simulate(cfg)
-    assert res.summary["crm_spend_total"] == pytest.approx(3 * cfg.firm.crm_budget, rel=0.01)
+    budget = cfg.firm.crm_budget * 3 * cfg.sim.period_days / 365
+    assert res.summary["crm_spend_total"] == pytest.approx(budget, rel=0.01)
 
 
 @pytest.mark.parametrize("rule, method", [

@@ -19,7 +19,7 @@ def test_save_writes_everything_and_refuses_to_overwrite(small, tmp_path):
     saved = json.loads((target / "summary.json").read_text())
     assert saved["kpis"] == pytest.approx(res.summary)
     cfg = OmegaConf.load(target / "config.yaml")
-    assert cfg.firm.crm_budget == pytest.approx(0.15 * 1500)   # resolved, not an interpolation
+    assert cfg.firm.crm_budget == pytest.approx(7.8 * 1500)    # resolved, not an interpolation
     # The saved config reproduces the run.
     again = crmsim.simulate(cfg)
     pd.testing.assert_frame_equal(again.timeseries, res.timeseries)

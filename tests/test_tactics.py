@@ -12,7 +12,7 @@ import pytest
 import crmsim
 
 BASE = ["market.n_people=3000", "sim.steps=26", "market.initial_customer_share=0.6",
-        "firm.crm_budget=1500"]
+        "firm.crm_budget=78000"]     # per year
 SEEDS = range(3)
 
 
@@ -78,7 +78,7 @@ def test_positive_levers_raise_what_they_should(tactic, kpi):
 
 @pytest.mark.parametrize("tactic", ["email", "free_sample", "seeding"])
 def test_acquisition_channels_buy_customers(tactic):
-    rows, _ = paired(tactic, "firm.crm_budget=1500", "policy.tactics.ads.enabled=false",
+    rows, _ = paired(tactic, "firm.crm_budget=78000", "policy.tactics.ads.enabled=false",
                      base_extra=["firm.crm_budget=0"])
     assert diff(rows, "acquired_total") > 0
 

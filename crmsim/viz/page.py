@@ -76,7 +76,7 @@ def dashboard_config(base: DictConfig | Sequence[str] = (), *, n_people: int | N
     """``base`` (a composed config or Hydra overrides) with the dashboard's controls applied.
 
     ``None`` keeps the base value. A new ``policy`` brings that policy's own config file;
-    ``crm_budget_per_person`` sets the CRM budget per step to that amount per person in the
+    ``crm_budget_per_person`` sets the CRM budget per year to that amount per person in the
     market. Raises ``ConfigError`` for values the schema does not allow.
     """
     if isinstance(base, DictConfig):
@@ -130,8 +130,8 @@ def model_params(base: DictConfig | Sequence[str] = ()) -> dict:
                    else [str(cfg.policy.name), *policies]},
         "n_people": slider("SliderInt", "People in the market", n, 50, 2000, 50),
         "quality": slider("SliderFloat", "Service quality", float(cfg.firm.quality), 0.0, 1.0, 0.05),
-        "crm_budget_per_person": slider("SliderFloat", "CRM budget per person per step", budget,
-                                        0.0, 1.0, 0.05),
+        "crm_budget_per_person": slider("SliderFloat", "CRM budget per person per year", budget,
+                                        0.0, 50.0, 1.0),
         "tell_positive": slider("SliderInt", "People a happy customer tells",
                                 int(cfg.wom.tell_positive), 0, 40, 1),
         "tell_negative": slider("SliderInt", "People an unhappy customer tells",
