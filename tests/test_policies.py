@@ -80,7 +80,7 @@ def test_termination_picks_the_people_its_rule_names():
 def targeting_precision(model: CRMModel, share=0.2) -> float:
     """Of the top `share` customers by the firm's estimate of value, how many truly are."""
     view = model.firm.observe(model.population, model.network.degree, model.steps,
-                              model.streams["policy"], 0.3, 0.5)
+                              model.cfg.sim.period_days, model.streams["policy"], 0.3, 0.5)
     active = model.population.status == ACTIVE
     est = top_share(view.value_est, active, share)
     true = top_share(model.population.value.astype(float), active, share)
@@ -102,7 +102,7 @@ def test_policies_only_see_the_firms_view():
     """A policy's decide() gets a FirmView whose arrays it cannot write into."""
     model = CRMModel(crmsim.load_config(["market.n_people=500", "policy=idic"]))
     view = model.firm.observe(model.population, model.network.degree, 0,
-                              model.streams["policy"], 0.3, 0.5)
+                              model.cfg.sim.period_days, model.streams["policy"], 0.3, 0.5)
     with pytest.raises(ValueError):
         view.status[0] = 3
     assert not hasattr(view, "population")
