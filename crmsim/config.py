@@ -94,6 +94,33 @@ class TraitsConfig:
     price_sensitivity: float = _f(0.0)
 
 
+PURCHASE_KINDS = ("contractual", "noncontractual")
+
+
+@dataclass
+class PurchaseConfig:
+    """How customers buy (``crmsim/behavior/purchase.py``). ``contractual``: an active customer
+    pays every step and the firm sees who leaves. ``noncontractual``: BG/NBD purchase occasions
+    with Gamma-Gamma amounts; the firm sees purchases only (Fader, Hardie & Lee 2005)."""
+
+    kind: str = MISSING
+    r: float = _f(0.0, lo_open=True)        # purchase rate lambda ~ Gamma(r, alpha), per year
+    alpha: float = _f(0.0, lo_open=True)    # in years
+    a: float = _f(0.0, lo_open=True)        # dropout per purchase p ~ Beta(a, b)
+    b: float = _f(0.0, lo_open=True)
+    p: float = _f(0.0, lo_open=True)        # amount per transaction ~ Gamma(p, nu)
+    q: float = _f(0.0, lo_open=True)        # nu ~ Gamma(q, gamma)
+    gamma: float = _f(0.0, lo_open=True)    # in currency units
+    satisfaction_effect: float = _f(0.0)
+    sentiment_effect: float = _f(0.0)
+    price_effect: float = _f(0.0)
+    alive_threshold: float = _f(0.0, 1.0, lo_open=True, hi_open=True)
+
+    def __post_init__(self) -> None:
+        if self.kind != MISSING and self.kind not in PURCHASE_KINDS:
+            raise ConfigError("market.purchase.kind", self.kind, "one of " + ", ".join(PURCHASE_KINDS))
+
+
 # Node ids of the network's sparse matrices are int32.
 MAX_PEOPLE = 2**31 - 1
 
@@ -108,6 +135,7 @@ class MarketConfig:
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     experience: ExperienceConfig = field(default_factory=ExperienceConfig)
     traits: TraitsConfig = field(default_factory=TraitsConfig)
+    purchase: PurchaseConfig = field(default_factory=PurchaseConfig)
 
 
 @dataclass
