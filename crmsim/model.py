@@ -468,18 +468,15 @@ class CRMModel(mesa.Model):
         return {"purchase": self.cfg.market.purchase, "now": (self.steps - 1) * self.dt,
                 "dt": self.dt}
 
-    def _initial_purchases(self, row: dict) -> None:
-        """Customers at step 0 made their first purchase at time 0 (booked in row 0)."""
-        pop, c = self.population, self.cfg
+    def _initial_purchases(self) -> None:
+        """Customers at step 0 made their first purchase at time 0: in their record and the
+        event log, not in the run's revenue (it was made before the run, like the contractual
+        customers' past payments)."""
+        pop = self.population
         first = np.flatnonzero(pop.status == ACTIVE)
-        amt = self._amounts(first)
         pop.first_purchase[first] = 0.0
         pop.last_purchase[first] = 0.0
-        pop.revenue[first] += amt
-        pop.margin_discounted[first] += amt * c.firm.margin
-        sales = float(amt.sum())
-        row.update(sales=sales, revenue=sales, cost_goods=sales * (1.0 - c.firm.margin))
-        self._purchases = (first, np.zeros(first.size), amt)
+        self._purchases = (first, np.zeros(first.size), self._amounts(first))
 
     def _felt_price(self, actions: Actions) -> np.ndarray:
         """The price as the customer feels it this step: discounted by a promotion; without
@@ -551,7 +548,7 @@ class CRMModel(mesa.Model):
         row["step"] = 0
         row["discount_factor"] = 1.0
         if self.noncontractual:
-            self._initial_purchases(row)
+            self._initial_purchases()
         self._finish_row(row)
         if self.cfg.sim.record_events:
             initial = self.population.status == ACTIVE
