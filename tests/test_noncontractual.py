@@ -227,6 +227,23 @@ def test_every_policy_runs_without_contracts(policy):
     assert r.summary["crm_spend_total"] > 0
 
 
+def test_the_dashboard_builds_and_steps_without_contracts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from crmsim.viz.page import DashboardModel, dashboard
+    from crmsim.viz.plots import plot_network
+
+    base = ["market.n_people=200", "market.purchase.kind=noncontractual"]
+    model = DashboardModel(base=base, seed=4)
+    for _ in range(5):
+        model.step()
+    assert model.cfg.market.purchase.kind == "noncontractual"
+    assert model.timeseries()["revenue"].iloc[1:].sum() > 0
+    plot_network(model, max_nodes=100)
+    assert type(dashboard(base)).__name__ == "Element"
+
+
 def test_an_unknown_purchase_kind_is_a_config_error():
     with pytest.raises(crmsim.ConfigError, match="market.purchase.kind"):
         crmsim.load_config(["market.purchase.kind=retail"])
