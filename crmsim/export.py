@@ -71,7 +71,8 @@ def rfm(source: Any, *, time_unit: str = "D", time_scaler: float = 1.0,
 
     The conventions of pymc-marketing's ``rfm_summary`` and lifetimes'
     ``summary_data_from_transaction_data``: purchase times are floored to ``time_unit``
-    periods ("D", "h", "s" or "W", units both pandas and numpy know; purchases in one period count once, their amounts summed);
+    periods ("D", "h", "s" or "W": units both pandas and numpy know; purchases in one period
+    count once, their amounts summed);
     ``frequency`` is the number of periods with a purchase after the first, ``recency`` the time
     from the first to the last, ``T`` from the first to ``observation_end``, both in
     ``time_unit`` divided by ``time_scaler`` (e.g. "D" and 365 for years, the unit of the

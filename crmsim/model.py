@@ -335,7 +335,7 @@ class CRMModel(mesa.Model):
         the purchase that made them a customer; the others alive buy on their occasions and
         may drop out after each repeat purchase, unseen by the firm. Returns each person's
         spend this step; keeps the transactions for the event log."""
-        c, pop, pc, ch = self.cfg, self.population, self.cfg.market.purchase, self.cfg.market.churn
+        pop, pc, ch = self.population, self.cfg.market.purchase, self.cfg.market.churn
         rng = self.streams["purchase"]
         u_count, u_drop = rng.random((2, pop.n))
         joined = joining.adopted | joining.returned

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -142,3 +145,12 @@ def test_rfm_matches_lifetimes():
         observation_period_end=END, freq="D")
     ours = strict(export.rfm, RETAIL, observation_end=END).set_index("customer_id")
     np.testing.assert_allclose(ours.to_numpy(float), theirs[ours.columns].to_numpy(float))
+
+
+def test_the_pymc_marketing_example_runs():
+    # Only where the optional extra is installed (pip install -e ".[clv]").
+    pytest.importorskip("pymc_marketing")
+    script = Path(__file__).resolve().parents[1] / "experiments" / "clv_pymc_marketing.py"
+    out = subprocess.run([sys.executable, str(script), "--n-people", "2000"], capture_output=True,
+                         text=True, timeout=900, check=True).stdout
+    assert "BG/NBD" in out and "shifted-beta-geometric" in out

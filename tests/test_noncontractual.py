@@ -62,14 +62,17 @@ def hessian(f, x0, rel=1e-4):
     k = x0.size
     h = rel * np.maximum(np.abs(x0), 1.0)
     out = np.empty((k, k))
+
+    def at(i, j, si, sj):
+        y = x0.copy()
+        y[i] += si * h[i]
+        y[j] += sj * h[j]
+        return f(y)
+
     for i in range(k):
         for j in range(i, k):
-            def at(si, sj):
-                y = x0.copy()
-                y[i] += si * h[i]
-                y[j] += sj * h[j]
-                return f(y)
-            out[i, j] = out[j, i] = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h[i] * h[j])
+            out[i, j] = out[j, i] = (at(i, j, 1, 1) - at(i, j, 1, -1) - at(i, j, -1, 1)
+                                     + at(i, j, -1, -1)) / (4 * h[i] * h[j])
     return out
 
 
