@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from .model import DATE_ORIGIN
 
@@ -36,7 +37,8 @@ def _events(source: Any) -> tuple[pd.DataFrame, str | None, pd.Timestamp | None]
                          f"{type(source).__name__} without events)")
     cfg = source.config
     end = DATE_ORIGIN + pd.Timedelta(days=cfg.sim.steps * cfg.sim.period_days)
-    return events, cfg.market.purchase.kind, end
+    # Runs saved before the purchase settings existed were contractual.
+    return events, OmegaConf.select(cfg, "market.purchase.kind", default="contractual"), end
 
 
 def _check(events: pd.DataFrame) -> None:

@@ -211,6 +211,34 @@ def test_contractual_runs_carry_no_purchase_record():
     assert "purchase_rate" not in r.customers.columns
 
 
+DIGEST = """
+import hashlib, sys, crmsim
+r = crmsim.simulate(crmsim.load_config(sys.argv[1:]))
+h = hashlib.sha256()
+for df in (r.timeseries, r.customers, r.events.assign(event=r.events["event"].astype(str))):
+    h.update(df.to_csv(float_format="%.17g").encode())
+print(h.hexdigest())
+"""
+
+
+def test_same_seed_same_bits_in_another_interpreter():
+    import os
+    import subprocess
+    import sys
+
+    args = ["market.purchase.kind=noncontractual", "market.n_people=800", "sim.steps=15",
+            "sim.record_events=true", "seed=8", "network=scale_free"]
+    env = {**os.environ, "PYTHONHASHSEED": "4243"}
+    runs = [subprocess.run([sys.executable, "-c", DIGEST, *args], capture_output=True, text=True,
+                           check=True, env=env).stdout for _ in range(2)]
+    here = subprocess.run([sys.executable, "-c", DIGEST, *args], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONHASHSEED": "7"}).stdout
+    assert runs[0] == runs[1] == here and len(here.strip()) == 64
+    other = subprocess.run([sys.executable, "-c", DIGEST, *args[:4], "seed=9", args[5]],
+                           capture_output=True, text=True, check=True).stdout
+    assert other != here
+
+
 def test_recording_events_does_not_change_a_run():
     base = ["market.purchase.kind=noncontractual", "market.n_people=1500", "sim.steps=20", "seed=4"]
     on = crmsim.simulate(crmsim.load_config([*base, "sim.record_events=true"]))
