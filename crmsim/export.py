@@ -48,6 +48,15 @@ def _check(events: pd.DataFrame) -> None:
                          + " are missing (see docs/events.md)")
 
 
+def _read(source: Any, wrong: str, message: str) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """The events and the run's end; warns with ``message`` if the log is of setting ``wrong``."""
+    events, kind, end = _events(source)
+    _check(events)
+    if (kind or purchase_kind(events)) == wrong:
+        warnings.warn(message, EventLogWarning, stacklevel=3)
+    return events, end
+
+
 def purchase_kind(events: pd.DataFrame) -> str:
     """``contractual`` or ``noncontractual``, read from the log alone: in the contractual
     setting every purchase of a step is at the step's end, one date per step."""
@@ -87,16 +96,12 @@ def rfm(source: Any, *, time_unit: str = "D", time_scaler: float = 1.0,
     ``observation_end`` then refers to). Warns (``EventLogWarning``) when the log comes from
     the contractual setting, where these non-contractual models do not apply.
     """
-    events, kind, end = _events(source)
-    _check(events)
-    kind = kind or purchase_kind(events)
-    if kind == "contractual":
-        warnings.warn(
-            "this event log comes from the contractual setting (market.purchase.kind="
-            "contractual): every customer buys once a step until the firm sees them leave, so "
-            "BG/NBD, Pareto/NBD and Gamma-Gamma do not describe it; use cohort_table with a "
-            "shifted-beta-geometric model, or run with market.purchase.kind=noncontractual",
-            EventLogWarning, stacklevel=2)
+    events, end = _read(
+        source, "contractual",
+        "this event log comes from the contractual setting (market.purchase.kind=contractual): "
+        "every customer buys once a step until the firm sees them leave, so BG/NBD, Pareto/NBD "
+        "and Gamma-Gamma do not describe it; use cohort_table with a shifted-beta-geometric "
+        "model, or run with market.purchase.kind=noncontractual")
     end = pd.Timestamp(observation_end) if observation_end is not None else (
         end if end is not None else last_step_end(events))
     buys = events.loc[events["event"] == "purchase", ["customer_id", "date", "amount"]]
@@ -135,15 +140,11 @@ def cohort_table(source: Any, *, min_T: int = 2, include_terminated: bool = True
     Win-backs start no new spell. The churn parameters are annual (``market.churn.alpha``,
     ``beta``): a fit on weekly steps gives about alpha and 52 x beta (docs/events.md).
     """
-    events, kind, _ = _events(source)
-    _check(events)
-    kind = kind or purchase_kind(events)
-    if kind == "noncontractual":
-        warnings.warn(
-            "this event log comes from the non-contractual setting: its churn events are the "
-            "true dropouts, which the firm never sees; a contractual model fitted to them uses "
-            "what no retailer has (use rfm with BG/NBD or Pareto/NBD instead)",
-            EventLogWarning, stacklevel=2)
+    events, _ = _read(
+        source, "noncontractual",
+        "this event log comes from the non-contractual setting: its churn events are the true "
+        "dropouts, which the firm never sees; a contractual model fitted to them uses what no "
+        "retailer has (use rfm with BG/NBD or Pareto/NBD instead)")
     last = int(events["step"].max())
     joined = events[events["event"] == "acquisition"].groupby("customer_id")[["step", "date"]].min()
     ends = ("churn", "termination") if include_terminated else ("churn",)
