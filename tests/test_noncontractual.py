@@ -25,6 +25,7 @@ from scipy.special import betaln, gammaln
 
 import crmsim
 from crmsim import export
+from crmsim.api import group_options
 from crmsim.behavior import purchase
 from crmsim.policies import POLICIES
 from crmsim.population import ACTIVE, LAPSED, PROSPECT
@@ -256,6 +257,16 @@ def test_every_policy_runs_without_contracts(policy):
     assert np.isfinite(ts.select_dtypes("number").to_numpy()).all()
     assert ts["sales"].iloc[1:].gt(0).all()
     assert r.summary["crm_spend_total"] > 0
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_runs_without_contracts(experiment):
+    # The experiment's own settings (its sweep aside) on a small retail market.
+    r = crmsim.simulate(crmsim.load_config([
+        f"experiment={experiment}", "market.purchase.kind=noncontractual", "market.n_people=600",
+        "sim.steps=12"]))
+    assert r.config.market.purchase.kind == "noncontractual"
+    assert r.timeseries["sales"].iloc[1:].sum() > 0
 
 
 def test_the_dashboard_builds_and_steps_without_contracts():
