@@ -95,7 +95,11 @@ class FirmView:
         """Non-contractual: the BG/NBD probability that each person is still a customer, from
         their record at the market's parameters (1 for people who never bought)."""
         pc = self.purchase
-        return buying.p_alive(self.frequency, self.recency, self.T, pc.r, pc.alpha, pc.a, pc.b)
+        out = np.ones(self.n)                  # without a repeat purchase, P(alive) = 1
+        i = np.flatnonzero(self.frequency)
+        out[i] = buying.p_alive(self.frequency[i], self.recency[i], self.T[i], pc.r, pc.alpha,
+                                pc.a, pc.b)
+        return out
 
     @cached_property
     def value_est(self) -> np.ndarray:
