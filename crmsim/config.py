@@ -18,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .constraints import Interval
+from .constraints import Interval, Options
 from .errors import ConfigError
 
 NETWORK_KINDS = ("small_world", "scale_free", "random", "complete", "edgelist")
@@ -33,6 +33,11 @@ def _f(lo: float | None = None, hi: float | None = None, *, lo_open: bool = Fals
 
 def _whole(lo: float | None = None, hi: float | None = None) -> Any:
     return _f(lo, hi, whole=True)
+
+
+def _one_of(names: tuple[str, ...]) -> Any:
+    """A required name from a fixed set."""
+    return field(default=MISSING, metadata={"constraint": Options(names)})
 
 
 def _prob() -> Any:
@@ -101,6 +106,29 @@ class TraitsConfig:
     price_sensitivity: float = _f(0.0)
 
 
+PURCHASE_KINDS = ("contractual", "noncontractual")
+
+
+@dataclass
+class PurchaseConfig:
+    """How customers buy (``crmsim/behavior/purchase.py``). ``contractual``: an active customer
+    pays every step and the firm sees who leaves. ``noncontractual``: BG/NBD purchase occasions
+    with Gamma-Gamma amounts; the firm sees purchases only (Fader, Hardie & Lee 2005)."""
+
+    kind: str = _one_of(PURCHASE_KINDS)
+    r: float = _f(0.0, lo_open=True)        # purchase rate lambda ~ Gamma(r, alpha), per year
+    alpha: float = _f(0.0, lo_open=True)    # in years
+    a: float = _f(0.0, lo_open=True)        # dropout per purchase p ~ Beta(a, b)
+    b: float = _f(0.0, lo_open=True)
+    p: float = _f(0.0, lo_open=True)        # amount per transaction ~ Gamma(p, nu)
+    q: float = _f(0.0, lo_open=True)        # nu ~ Gamma(q, gamma)
+    gamma: float = _f(0.0, lo_open=True)    # in currency units
+    satisfaction_effect: float = _f(0.0)
+    sentiment_effect: float = _f(0.0)
+    price_effect: float = _f(0.0)
+    alive_threshold: float = _f(0.0, 1.0, lo_open=True, hi_open=True)
+
+
 # Node ids of the network's sparse matrices are int32.
 MAX_PEOPLE = 2**31 - 1
 
@@ -115,11 +143,12 @@ class MarketConfig:
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     experience: ExperienceConfig = field(default_factory=ExperienceConfig)
     traits: TraitsConfig = field(default_factory=TraitsConfig)
+    purchase: PurchaseConfig = field(default_factory=PurchaseConfig)
 
 
 @dataclass
 class NetworkConfig:
-    kind: str = MISSING
+    kind: str = _one_of(NETWORK_KINDS)
     mean_degree: float = _f(0.0, lo_open=True)
     rewire_prob: float = _prob()
     weak_degree: float = _f(0.0)

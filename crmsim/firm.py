@@ -18,7 +18,8 @@ from functools import cached_property
 import mesa
 import numpy as np
 
-from .population import Population
+from .behavior import purchase as buying
+from .population import ACTIVE, LAPSED, PROSPECT, TERMINATED, Population
 from .units import step_years
 
 
@@ -37,7 +38,7 @@ class FirmView:
 
     def __init__(self, pop: Population, degree: np.ndarray, knowledge_sd: np.ndarray, step: int,
                  period_days: float, errors: dict[str, np.ndarray], u: np.ndarray, margin: float,
-                 service_cost: float, quality: float, training: float) -> None:
+                 service_cost: float, quality: float, training: float, purchase=None) -> None:
         self._pop = pop
         self._errors = errors
         self.step = step
@@ -61,6 +62,23 @@ class FirmView:
         self.degree = _read_only(degree)      # social reach is public (followers, referrals)
         self.knowledge_sd = _read_only(knowledge_sd)
         self.u = u                            # uniforms for random targeting (policy stream)
+        # Non-contractual setting (``purchase`` = market.purchase): the firm never sees a
+        # dropout. Its records are each person's purchases; who it counts a customer (ACTIVE)
+        # or lapsed, and since when, comes from them and its estimate of P(alive).
+        self.purchase = purchase
+        if purchase is not None:
+            now = (step - 1) * self.dt                 # the end of the last step, in years
+            first = pop.first_purchase
+            bought = ~np.isnan(first)
+            self.frequency = _read_only(pop.repeat_purchases)        # x: repeat purchases
+            self.T = np.where(bought, now - first, 0.0)                # years since the first
+            self.recency = np.where(bought, pop.last_purchase - first, 0.0)   # t_x, years
+            self.monetary = pop.repeat_amount / np.maximum(pop.repeat_purchases, 1)
+            seen = np.where(self.p_alive >= purchase.alive_threshold, ACTIVE, LAPSED)
+            status = np.where(bought, seen, PROSPECT)
+            self.status = _read_only(np.where(pop.status == TERMINATED, TERMINATED,
+                                              status).astype(np.int8))
+            self.tenure = _read_only(np.floor(self.T / self.dt + 1e-9).astype(np.int32))
 
     def _noise(self, attribute: str) -> np.ndarray:
         return self.knowledge_sd * self._errors[attribute]
@@ -75,8 +93,26 @@ class FirmView:
         return flag.astype(np.float32) + 0.5 * self._noise(attribute)
 
     @cached_property
+    def p_alive(self) -> np.ndarray:
+        """Non-contractual: the BG/NBD probability that each person is still a customer, from
+        their record at the market's parameters (1 for people who never bought)."""
+        pc = self.purchase
+        out = np.ones(self.n)                  # without a repeat purchase, P(alive) = 1
+        i = np.flatnonzero(self.frequency)
+        out[i] = buying.p_alive(self.frequency[i], self.recency[i], self.T[i], pc.r, pc.alpha,
+                                pc.a, pc.b)
+        return out
+
+    @cached_property
     def value_est(self) -> np.ndarray:
         """Estimated spend per year."""
+        if self.purchase is not None:
+            # Expected spend per year while alive: posterior purchase rate x Gamma-Gamma
+            # expected amount, from the firm's exact records.
+            pc = self.purchase
+            rate = buying.expected_rate(self.frequency, self.T, pc.r, pc.alpha)
+            amount = buying.expected_amount(self.frequency, self.monetary, pc.p, pc.q, pc.gamma)
+            return rate * amount
         return self._pop.value * (1.0 + self._pop.penetration) * np.exp(self._noise("value"))
 
     @cached_property
@@ -86,6 +122,13 @@ class FirmView:
     @cached_property
     def risk_est(self) -> np.ndarray:
         """Estimated annual churn probability."""
+        if self.purchase is not None:
+            # Gone a year from now: not alive now, or dropping out after one of the year's
+            # expected purchases (posterior dropout a/(a+b+x) for the alive).
+            pc, x = self.purchase, self.frequency
+            rate = buying.expected_rate(x, self.T, pc.r, pc.alpha)
+            stay = np.exp(-rate * pc.a / (pc.a + pc.b + x))
+            return 1.0 - self.p_alive * stay
         return np.clip(self._pop.base_churn * np.exp(self._noise("risk")), 0.0, 1.0)
 
     @cached_property
@@ -161,9 +204,11 @@ class Firm(mesa.Agent):
         self.floor = min(knowledge_floor, knowledge_sd)  # a floor never adds noise
 
     def observe(self, pop: Population, degree: np.ndarray, step: int, period_days: float,
-                policy_rng: np.random.Generator, margin: float, service_cost: float) -> FirmView:
+                policy_rng: np.random.Generator, margin: float, service_cost: float,
+                purchase=None) -> FirmView:
         return FirmView(pop, degree, self.knowledge_sd, step, period_days, self.errors,
-                        policy_rng.random(pop.n), margin, service_cost, self.quality, self.training)
+                        policy_rng.random(pop.n), margin, service_cost, self.quality, self.training,
+                        purchase)
 
     def learn(self, interacted: np.ndarray, strength: np.ndarray | float = 1.0) -> None:
         """Each interaction removes ``learning`` of the remaining noise (``strength`` interactions' worth)."""

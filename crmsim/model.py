@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from . import metrics, units
 from .actions import Actions
-from .behavior import adoption, churn, experience, spending, wom
+from .behavior import adoption, churn, experience, purchase, spending, wom
 from .config import CRMConfig
 from .firm import Firm
 from .network import Network, build_network
@@ -39,9 +39,10 @@ logging.getLogger("mesa").setLevel(logging.WARNING)
 # Streams may only be APPENDED to this tuple: each is spawned from the seed by its position, so
 # inserting or reordering one changes every later stream and breaks reproducibility of saved runs.
 STREAMS = ("population", "network", "service", "wom", "churn", "adoption", "spending", "firm",
-           "policy")
+           "policy", "purchase")
 
 EVENT_TYPES = ("acquisition", "purchase", "complaint", "churn", "win_back", "termination")
+DATE_ORIGIN = pd.Timestamp("2026-01-01")   # the event log's date of step 0 (docs/events.md)
 
 
 def _at(x, idx):
@@ -107,6 +108,9 @@ class CRMModel(mesa.Model):
             knowledge_learning=c.firm.knowledge.learning, knowledge_floor=c.firm.knowledge.floor,
             rng=self.streams["firm"], needs_dims=c.market.needs.dims,
         )
+        self.noncontractual = c.market.purchase.kind == "noncontractual"
+        if self.noncontractual:
+            self._init_purchasing()
         self.policy = policy if policy is not None else make_policy(c.policy)
         self.per_step = self._per_step_quantities()
         self._settle_initial_customers()
@@ -128,10 +132,11 @@ class CRMModel(mesa.Model):
         leaving = self._churn(actions, row)
         joining = self._adopt(actions, row)
         self._transitions(leaving, joining)
-        amount = self._buy_and_pay(leaving, joining, row)
+        amount = self._buy_and_pay(leaving, joining, actions, row)
         self._book(row)
         if self.cfg.sim.record_events:
-            self._record_events(self.steps, joining.adopted, joining.returned, leaving.left,
+            left = self._dropped if self.noncontractual else leaving.left
+            self._record_events(self.steps, joining.adopted, joining.returned, left,
                                 terminated, np.concatenate(stories.complaints_at), amount)
 
     # -- the phases -------------------------------------------------------------------------
@@ -162,7 +167,8 @@ class CRMModel(mesa.Model):
         c, firm = self.cfg, self.firm
         view = firm.observe(self.population, self.network.degree, self.steps, c.sim.period_days,
                             self.streams["policy"], c.firm.margin,
-                            self.per_step.service_cost_per_year)
+                            self.per_step.service_cost_per_year,
+                            c.market.purchase if self.noncontractual else None)
         actions = self.policy.decide(view, self.per_step.crm_budget, self.steps)
         terminated = self.apply_actions(actions, row)
         row["terminated"] = int(np.count_nonzero(terminated))
@@ -275,8 +281,13 @@ class CRMModel(mesa.Model):
 
     def _churn(self, actions: Actions, row: dict) -> Leaving:
         """5. Each active customer decides whether to leave, with contagion from recently
-        lapsed neighbours. Switching costs hold some who would have left: they feel trapped."""
+        lapsed neighbours. Switching costs hold some who would have left: they feel trapped.
+        Without contracts nobody cancels: customers drop out after a purchase (``_shop``)."""
         ch, pop = self.cfg.market.churn, self.population
+        if self.noncontractual:
+            none = np.zeros(pop.n, dtype=bool)
+            row["at_risk"] = int(np.count_nonzero(pop.status == ACTIVE))
+            return Leaving(none, none)
         u_churn = self.streams["churn"].random(pop.n)
         active = pop.status == ACTIVE
         # The signal fades during the step: the hazard feels its mean over the step.
@@ -348,21 +359,27 @@ class CRMModel(mesa.Model):
         self._join(joining.adopted | joining.returned)
         pop.ever_customer |= joining.adopted
 
-    def _buy_and_pay(self, leaving: Leaving, joining: Joining, row: dict) -> np.ndarray:
-        """7. Customers grow in tenure and commitment, buy, and pay (late or never). Those who
-        joined or left during the step were customers for half of it on average, and buy for
-        that half (``metrics`` documents the timing)."""
+    def _buy_and_pay(self, leaving: Leaving, joining: Joining, actions: Actions,
+                     row: dict) -> np.ndarray:
+        """7. Customers grow in tenure and commitment, buy, and pay (late or never). Under
+        contracts, those who joined or left during the step were customers for half of it on
+        average and buy for that half (``metrics`` documents the timing); without contracts
+        they buy on their purchase occasions and may drop out (``_shop``)."""
         c, pop, dt = self.cfg, self.population, self.dt
         active = pop.status == ACTIVE
         np.add(pop.tenure, active, out=pop.tenure)   # a boolean index is ~50x slower
         pop.commitment = experience.commitment_update(
             active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, dt)
         u_pay = self.streams["spending"].random(pop.n)
-        buying = active | leaving.left
-        years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
-        amount = spending.spend(buying, pop.value, pop.price, pop.satisfaction,
-                                c.market.spend.satisfaction_effect, pop.penetration, years)
-        late, default = spending.payment(buying, self.per_step.late_pay_prob,
+        if self.noncontractual:
+            amount = self._shop(active, actions, joining, row)
+            payers = amount > 0
+        else:
+            payers = active | leaving.left
+            years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
+            amount = spending.spend(payers, pop.value, pop.price, pop.satisfaction,
+                                    c.market.spend.satisfaction_effect, pop.penetration, years)
+        late, default = spending.payment(payers, self.per_step.late_pay_prob,
                                          c.market.traits.default_prob, u_pay)
         pop.late_payments += late
         pop.revenue += amount
@@ -379,6 +396,79 @@ class CRMModel(mesa.Model):
             discount_factor=disc,
         )
         return amount
+
+    def _shop(self, active: np.ndarray, actions: Actions, joining: Joining,
+              row: dict) -> np.ndarray:
+        """7'. Non-contractual purchasing (``behavior/purchase.py``): who joined this step made
+        the purchase that made them a customer; the others alive buy on their occasions and
+        may drop out after each repeat purchase, unseen by the firm. Returns each person's
+        spend this step; keeps the transactions for the event log."""
+        pop, pc, ch = self.population, self.cfg.market.purchase, self.cfg.market.churn
+        rng = self.streams["purchase"]
+        u_count, u_drop = rng.random((2, pop.n))
+        joined = joining.adopted | joining.returned
+        s = np.flatnonzero(active & ~joined)          # alive through the whole step
+        felt = self._felt_price(actions)
+        lam = pop.purchase_rate[s] * purchase.rate_multiplier(
+            pop.satisfaction[s], pop.sentiment[s], felt[s], pop.price_sensitivity[s],
+            pc.satisfaction_effect, pc.sentiment_effect, pc.price_effect)
+        k = purchase.poisson_counts(lam * self.dt, u_count[s])
+        if ch.enabled:
+            exposure = (self._contagion_exposure() * self.per_step.lapse_mean
+                        if ch.contagion > 0 else 0.0)
+            m = churn.hazard_multiplier(
+                pop.satisfaction[s], pop.commitment[s], pop.sentiment[s], pop.switching_cost[s],
+                felt[s], pop.price_sensitivity[s], _at(exposure, s), ch.satisfaction_effect,
+                ch.commitment_effect, ch.sentiment_effect, ch.switching_cost_effect,
+                ch.price_effect, ch.contagion)
+            g = purchase.purchases_until_dropout(
+                purchase.dropout_probability(pop.dropout_prob[s], m), u_drop[s])
+            bought = np.minimum(k, g).astype(np.int64)
+            dropped = s[g <= k]
+        else:
+            bought, dropped = k, s[:0]
+        # Times (in steps) of the repeat purchases: the first `bought` of each one's K occasions.
+        owner = np.repeat(np.arange(s.size), k)
+        u_time = rng.random(owner.size)
+        order = np.lexsort((u_time, owner))
+        rank = np.arange(owner.size) - np.repeat(np.cumsum(k) - k, k)
+        keep = order[rank < bought[owner[order]]]
+        who_rep, t_rep = s[owner[keep]], self.steps - 1 + u_time[keep]
+        first = np.flatnonzero(joined)
+        who = np.concatenate([who_rep, first])
+        when = np.concatenate([t_rep, np.full(first.size, float(self.steps))])
+        amt = self._amounts(who)
+        # The firm's records: a first purchase, or one more repeat purchase.
+        is_new = np.isnan(pop.first_purchase[first])
+        new, again = first[is_new], first[~is_new]
+        pop.first_purchase[new] = self.steps * self.dt
+        pop.last_purchase[first] = self.steps * self.dt
+        rep = np.concatenate([who_rep, again])
+        np.add.at(pop.repeat_purchases, rep, 1)
+        np.add.at(pop.repeat_amount, rep,
+                  np.concatenate([amt[:who_rep.size], amt[who_rep.size:][~is_new]]))
+        np.maximum.at(pop.last_purchase, who_rep, t_rep * self.dt)
+        # Dropouts lapse now, unseen by the firm; without a contract there is no exit fee.
+        dead = np.zeros(pop.n, dtype=bool)
+        dead[dropped] = True
+        self._move(dead, LAPSED)
+        pop.lapsed_at[dead] = self.steps
+        pop.lapse_signal[dead] = 1.0
+        pop.exit_fee[dead] = 0.0
+        pop.switching_cost[dead] = 0.0
+        self._dropped = dead
+        self._purchases = (who, when, amt)
+        row["churned"] = int(dropped.size)
+        return np.bincount(who, weights=amt, minlength=pop.n)
+
+    def _amounts(self, who: np.ndarray) -> np.ndarray:
+        """Gamma-Gamma transaction amounts of the people ``who`` (one entry per purchase), moved
+        by price, satisfaction and cross-/up-selling as in the contractual spend."""
+        pop, pc = self.population, self.cfg.market.purchase
+        z = self.streams["purchase"].gamma(pc.p, 1.0 / pop.spend_rate[who])
+        return spending.spend(np.ones(who.size, dtype=bool), z, pop.price[who],
+                              pop.satisfaction[who], self.cfg.market.spend.satisfaction_effect,
+                              pop.penetration[who])
 
     def _book(self, row: dict) -> None:
         """8. Accounting and data: fixed cost, totals, the DataCollector's row."""
@@ -427,6 +517,28 @@ class CRMModel(mesa.Model):
         for cat, amount in actions.spend.items():
             row[f"cost_{cat}"] += amount
         return terminated
+
+    def _init_purchasing(self) -> None:
+        """Non-contractual setting: each person's BG/NBD and Gamma-Gamma traits, and an empty
+        purchase record (``behavior/purchase.py``)."""
+        pop, pc, n = self.population, self.cfg.market.purchase, self.population.n
+        pop.purchase_rate, pop.dropout_prob, pop.spend_rate = purchase.traits(
+            pc.r, pc.alpha, pc.a, pc.b, pc.q, pc.gamma, n, self.streams["purchase"])
+        pop.first_purchase = np.full(n, np.nan)
+        pop.last_purchase = np.full(n, np.nan)
+        pop.repeat_purchases = np.zeros(n, dtype=np.int32)
+        pop.repeat_amount = np.zeros(n, dtype=np.float64)
+        self._dropped = np.zeros(n, dtype=bool)
+
+    def _initial_purchases(self) -> None:
+        """Customers at step 0 made their first purchase at time 0: in their record and the
+        event log, not in the run's revenue (it was made before the run, like the contractual
+        customers' past payments)."""
+        pop = self.population
+        first = np.flatnonzero(pop.status == ACTIVE)
+        pop.first_purchase[first] = 0.0
+        pop.last_purchase[first] = 0.0
+        self._purchases = (first, np.zeros(first.size), self._amounts(first))
 
     def _felt_price(self, actions: Actions) -> np.ndarray:
         """The price as the customer feels it this step: discounted by a promotion; without
@@ -497,6 +609,8 @@ class CRMModel(mesa.Model):
         row = dict.fromkeys(metrics.TIMESERIES, 0.0)
         row["step"] = 0
         row["discount_factor"] = 1.0
+        if self.noncontractual:
+            self._initial_purchases()
         self._finish_row(row)
         if self.cfg.sim.record_events:
             initial = self.population.status == ACTIVE
@@ -508,12 +622,23 @@ class CRMModel(mesa.Model):
                        amount) -> None:
         """The step's events; ``complained_at`` lists one index per complaint (a person can
         complain more than once in a step), the others are masks."""
-        date = pd.Timestamp("2026-01-01") + pd.Timedelta(days=t * self.cfg.sim.period_days)
+        date = DATE_ORIGIN + pd.Timedelta(days=t * self.cfg.sim.period_days)
         parts = []
+        if self.noncontractual:
+            # Each transaction at its own time; step-end events at the step's date.
+            who, when, amt = self._purchases
+            order = np.argsort(when, kind="stable")
+            parts.append(pd.DataFrame({
+                "customer_id": who[order], "step": t,
+                "date": DATE_ORIGIN + pd.to_timedelta(when[order] * self.cfg.sim.period_days,
+                                                      unit="D"),
+                "event": pd.Categorical(["purchase"] * who.size, categories=EVENT_TYPES),
+                "amount": amt[order],
+            }))
         for kind, mask, amt in (
             ("acquisition", adopted, None), ("win_back", returned, None), ("churn", left, None),
             ("termination", terminated, None), ("complaint", complained_at, None),
-            ("purchase", amount > 0, amount),
+            ("purchase", (amount > 0) & (not self.noncontractual), amount),
         ):
             ids = np.flatnonzero(mask) if mask.dtype == bool else np.sort(mask)
             if ids.size:
@@ -523,7 +648,10 @@ class CRMModel(mesa.Model):
                     "amount": amt[ids] if amt is not None else 0.0,
                 }))
         if parts:
-            self.events.append(pd.concat(parts, ignore_index=True))
+            frame = pd.concat(parts, ignore_index=True)
+            if self.noncontractual:
+                frame = frame.sort_values("date", kind="stable", ignore_index=True)
+            self.events.append(frame)
 
     # -- outputs ----------------------------------------------------------------------------
     def timeseries(self) -> pd.DataFrame:

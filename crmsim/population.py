@@ -70,6 +70,15 @@ class Population:
     late_payments: np.ndarray   # int32 count
     revenue: np.ndarray         # float64 total
     margin_discounted: np.ndarray  # float64: discounted gross margin (realised CLV)
+    # non-contractual purchasing only (market.purchase.kind=noncontractual; None otherwise)
+    purchase_rate: np.ndarray | None = None   # float64: purchases per year while alive (lambda)
+    dropout_prob: np.ndarray | None = None    # float64: prob. of dropping out after a purchase
+    spend_rate: np.ndarray | None = None      # float64: nu, the Gamma-Gamma rate of amounts
+    # the purchase record the firm keeps (times in years since the start; NaN = none yet)
+    first_purchase: np.ndarray | None = None  # float64: the purchase that made them a customer
+    last_purchase: np.ndarray | None = None   # float64
+    repeat_purchases: np.ndarray | None = None  # int32: purchases after the first (x)
+    repeat_amount: np.ndarray | None = None   # float64: total of those purchases
 
     @property
     def n(self) -> int:
@@ -158,6 +167,8 @@ class Population:
         out: dict[str, np.ndarray] = {"customer_id": np.arange(self.n, dtype=np.int64)}
         for f in fields(self):
             arr = getattr(self, f.name)
+            if arr is None:
+                continue
             if arr.ndim == 1:
                 out[f.name] = arr
             else:

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import NETWORK_KINDS, CRMConfig, error_from_omegaconf
+from .config import CRMConfig, error_from_omegaconf
 from .errors import ConfigError
 from .policies import check_policy_config
 
@@ -35,8 +35,6 @@ def _check_fields(obj: Any, prefix: str) -> None:
 
 
 def _check_relations(c: CRMConfig) -> None:
-    if c.network.kind not in NETWORK_KINDS:
-        raise ConfigError("network.kind", c.network.kind, "one of " + ", ".join(NETWORK_KINDS))
     if c.network.kind != "edgelist" and c.network.mean_degree > c.market.n_people - 1:
         raise ConfigError(
             "network.mean_degree", c.network.mean_degree,

@@ -26,10 +26,10 @@ import crmsim
 from benchmarks import mesa_reference
 from crmsim import metrics
 from crmsim.behavior import adoption, churn, experience, spending, wom
-from crmsim.validation import validate
 from crmsim.errors import ConfigError
 from crmsim.network import build_network
 from crmsim.population import ACTIVE, Population
+from crmsim.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
