@@ -8,27 +8,41 @@ same key KPIs on average, so that the speed ratio printed by ``python -m benchma
 two implementations of one model.
 
 What each customer does is the per-person form of the formulas in ``crmsim/behavior/``
-(written with ``math`` and ``random`` because a numpy call per agent would be slower still):
+(written with ``math`` and ``random`` because a numpy call per agent would be slower still).
+Time has units as in the engine: rates are per year, amounts per year, durations in days, and
+a step of ``sim.period_days`` days is ``dt = period_days / 365`` years (``crmsim.units`` turns
+half-lives and e-folding times into per-step factors).
 
-* ``step`` (``shuffle_do``): an active customer meets the firm with ``encounter_prob``; the
-  experience is quality + fit + noise, minus a shock in a rude incident; the encounter's
-  signal ``tanh(gain * (performance + w * disconfirmation))`` moves satisfaction and
-  expectation; a salient bad encounter may become a complaint, which may be put right; a
-  salient encounter is told: each of ``min(tell, degree)`` ties gets ``1/degree`` of the
-  teller's ``tell`` messages, the rest go to people anywhere (8 good and 21 bad, seed 002);
-  bad ones may go viral.
-* ``listen``: everyone rounds the messages heard at random and updates sentiment; then the
-  model updates the firm's reputation from the mean sentiment.
+* ``step`` (``shuffle_do``): an active customer meets the firm a Poisson number of times in
+  the step (mean ``encounter_rate * dt``, drawn by multiplying uniforms). Each encounter is
+  judged on its own: the experience is quality + fit + noise, minus a shock in a rude incident;
+  its signal ``tanh(gain * (performance + w * disconfirmation))`` moves satisfaction and
+  expectation; a salient bad encounter may become a complaint, which may be put right (then
+  it is no story). Every other salient encounter is a story; each story is told with the
+  tell probability (so the stories told are Binomial), and each story told reaches
+  ``tell`` people: each of ``min(tell, degree)`` ties gets ``1/degree`` of them, the rest go to
+  people anywhere (8 good and 21 bad, seed 002). Each bad story told may go viral, at most one
+  incident per person and step.
+* ``listen``: everyone rounds the messages heard at random; sentiment fades with its
+  half-life and moves with them; then the model moves the firm's reputation toward the mean
+  sentiment (with its own half-life) and takes the viral incidents' toll.
 * ``decide``: customers may churn (annual base churn scaled by the hazard multiplier, with
-  contagion from recently lapsed neighbours), lapsed customers may return, prospects may
-  adopt (Bass on the network: the share of neighbours who are content customers, moved by
-  sentiment and reputation).
-* ``advance``: the decisions take effect; customers gain tenure and commitment and spend.
+  contagion from recently lapsed neighbours: their fading lapse signal averaged over the
+  step), lapsed customers may return, prospects may adopt (Bass on the network: the share of
+  neighbours who are content customers, moved by sentiment and reputation).
+* ``advance``: the decisions take effect; customers gain tenure and commitment and buy their
+  yearly spend times ``dt``. Those who joined or left in the step were customers for half of
+  it and buy for that half (leavers too, before they go); every buyer may pay late (a
+  Gamma-distributed personal rate per year) or never.
 
 Word of mouth, churn and adoption read what their neighbours did *earlier* in the step, so
 the model runs in these four stages (Mesa's staged activation, each stage a ``shuffle_do``):
 the order of agents within a stage does not change the outcome, exactly as in the vectorised
 engine where each mechanism updates everyone at once.
+
+``ReferenceModel.summary`` gives the KPIs under their ``crmsim.metrics.SUMMARY`` names,
+including ``retention_rate_annual`` as the engine defines it: exp(-churned / customer-years
+at risk), a leaver being at risk for half of their last step.
 
 Scope: the core mechanics of the default market. The firm spends no CRM budget (run the
 comparison with ``firm.crm_budget=0``: the policy is not a core mechanic, and the vectorised
@@ -51,10 +65,11 @@ from mesa.discrete_space import Network as NetworkSpace
 from omegaconf import DictConfig
 
 from crmsim.config import CRMConfig
-from crmsim.validation import validate
 from crmsim.errors import ConfigError
 from crmsim.network import build_network
 from crmsim.population import ACTIVE, LAPSED, PROSPECT, lognormal_sigma
+from crmsim.units import fade_per_step, mean_of_fade, step_years
+from crmsim.validation import validate
 
 SUPPORTED_NETWORKS = ("small_world", "scale_free", "random")
 
@@ -86,7 +101,8 @@ class Params:
     sentiment_effect: float
     price_effect: float
     contagion: float
-    lapse_decay: float
+    lapse_fade: float             # per step: a neighbour's lapse signal fades by this ...
+    lapse_mean: float             # ... and its mean over the step, relative to its start
     winback_rate: float
     fit_weight: float
     disconfirmation_weight: float
@@ -96,27 +112,27 @@ class Params:
     salience: float
     commitment_rate: float
     complaint_propensity: float
-    late_pay_prob: float
+    late_pay_rate: float          # mean late payments per customer-year
     default_prob: float
     deal_seeker_share: float
     deal_seeker_premium: float
     price_sensitivity: float
     quality: float
-    encounter_prob: float
+    no_encounter: float           # exp(-encounter_rate * dt): P(no encounter in a step)
     noise_sd: float
     rude_prob: float
     rude_shock: float
     recovery_prob: float
     recovery_boost: float
     reputation: float
-    reputation_memory: float
+    reputation_fade: float        # per step
     tell_positive: float
     tell_negative: float
     recommend_prob: float
     complain_to_others_prob: float
     strong_rate: float
     message_weight: float
-    sentiment_memory: float
+    sentiment_fade: float         # per step
     viral_prob: float
     viral_reach: float
     viral_reputation_hit: float
@@ -130,8 +146,10 @@ class Params:
         m, ch, ex, tr = c.market, c.market.churn, c.market.experience, c.market.traits
         svc, w, a = c.firm.service, c.wom, c.adoption
         sigma = lognormal_sigma(m.spend.top20_share)
+        days = c.sim.period_days
+        dt = step_years(days)
         return cls(
-            n=m.n_people, dt=c.sim.period_days / 365.0,
+            n=m.n_people, dt=dt,
             initial_customer_share=m.initial_customer_share,
             competitor_quality=m.competitor_quality,
             value_mu=math.log(m.spend.mean) - sigma**2 / 2.0, value_sigma=sigma,
@@ -140,23 +158,25 @@ class Params:
             churn_enabled=ch.enabled, churn_alpha=ch.alpha, churn_beta=ch.beta,
             satisfaction_effect=ch.satisfaction_effect, commitment_effect=ch.commitment_effect,
             sentiment_effect=ch.sentiment_effect, price_effect=ch.price_effect,
-            contagion=ch.contagion, lapse_decay=math.exp(-c.sim.period_days / ch.contagion_days),
+            contagion=ch.contagion, lapse_fade=math.exp(-days / ch.contagion_days),
+            lapse_mean=mean_of_fade(days, ch.contagion_days),
             winback_rate=ch.winback_rate,
             fit_weight=ex.fit_weight, disconfirmation_weight=ex.disconfirmation_weight,
             gain=ex.gain, learning_rate=ex.learning_rate, expectation_rate=ex.expectation_rate,
             salience=ex.salience, commitment_rate=ex.commitment_rate,
-            complaint_propensity=tr.complaint_propensity, late_pay_prob=tr.late_pay_prob,
+            complaint_propensity=tr.complaint_propensity, late_pay_rate=tr.late_pay_rate,
             default_prob=tr.default_prob, deal_seeker_share=tr.deal_seeker_share,
             deal_seeker_premium=tr.deal_seeker_premium, price_sensitivity=tr.price_sensitivity,
-            quality=c.firm.quality, encounter_prob=svc.encounter_prob, noise_sd=svc.noise_sd,
+            quality=c.firm.quality, no_encounter=math.exp(-svc.encounter_rate * dt), noise_sd=svc.noise_sd,
             rude_prob=svc.rude_prob * (1.0 - svc.training_effect * c.firm.training),
             rude_shock=svc.rude_shock, recovery_prob=svc.recovery_prob,
             recovery_boost=svc.recovery_boost,
-            reputation=c.firm.reputation, reputation_memory=c.firm.reputation_memory,
+            reputation=c.firm.reputation,
+            reputation_fade=fade_per_step(c.firm.reputation_half_life_days, days),
             tell_positive=w.tell_positive, tell_negative=w.tell_negative,
             recommend_prob=w.recommend_prob, complain_to_others_prob=w.complain_to_others_prob,
             strong_rate=w.strong_rate, message_weight=w.message_weight,
-            sentiment_memory=w.sentiment_memory, viral_prob=w.viral_prob,
+            sentiment_fade=fade_per_step(w.sentiment_half_life_days, days), viral_prob=w.viral_prob,
             viral_reach=w.viral_reach, viral_reputation_hit=w.viral_reputation_hit,
             innovation=a.innovation, imitation=a.imitation,
             adoption_sentiment_effect=a.sentiment_effect, reputation_effect=a.reputation_effect,
@@ -204,7 +224,8 @@ class Customer(FixedAgent):
         self.price_sensitivity = (r.expovariate(1.0 / p.price_sensitivity)
                                   if p.price_sensitivity > 0 else 0.0)
         self.complaint_propensity = _beta_with_mean(r, p.complaint_propensity)
-        self.late_pay_prob = _beta_with_mean(r, p.late_pay_prob)
+        # Late payments: a personal rate per year, Gamma(shape 2) around the market's mean.
+        self.late_pay_prob = -math.expm1(-p.late_pay_rate * r.gammavariate(2.0, 0.5) * p.dt)
         self.deal_seeker = r.random() < p.deal_seeker_share
         self.price = 1.0
         self.sentiment = 0.0
@@ -226,13 +247,35 @@ class Customer(FixedAgent):
             self.expectation = p.competitor_quality
             self.satisfaction = 0.0
 
-    # -- stage 1: service encounter, complaint, word of mouth ------------------------------
+    # -- stage 1: service encounters, complaints, word of mouth -----------------------------
     def step(self) -> None:
         if self.status != ACTIVE:
             return
+        p, r = self.model.p, self.random
+        # A Poisson number of encounters (Knuth): one more for every uniform that keeps the
+        # running product above exp(-encounter_rate * dt).
+        good = bad = 0
+        product = r.random()
+        while product > p.no_encounter:
+            story = self.encounter()
+            good += story > 0
+            bad += story < 0
+            product *= r.random()
+        # Each story is told with the tell probability: the stories told are Binomial.
+        told_good = sum(r.random() < p.recommend_prob for _ in range(good))
+        told_bad = sum(r.random() < p.complain_to_others_prob for _ in range(bad))
+        if told_good:
+            self.tell(told_good, p.tell_positive, positive=True)
+        if told_bad:
+            self.tell(told_bad, p.tell_negative, positive=False)
+            # Each bad story told may go viral; a person makes at most one incident a step.
+            if any(r.random() < p.viral_prob for _ in range(told_bad)):
+                self.model.viral_incidents += 1
+
+    def encounter(self) -> int:
+        """One encounter, its complaint and recovery. Returns the story it makes: 1 good,
+        -1 bad, 0 none (not salient, or a bad experience put right)."""
         p, r, model = self.model.p, self.random, self.model
-        if r.random() >= p.encounter_prob:
-            return
         model.encounters += 1
         experienced = p.quality + p.fit_weight * (self.fit - 0.5) + p.noise_sd * r.gauss(0.0, 1.0)
         if r.random() < p.rude_prob:
@@ -244,28 +287,23 @@ class Customer(FixedAgent):
         if signal < -p.salience and r.random() < self.complaint_propensity:
             model.complaints += 1
             if r.random() < p.recovery_prob:
-                # A bad experience put right is not told as a bad story.
                 self.satisfaction = min(self.satisfaction + p.recovery_boost, 1.0)
-                return
-        if signal > p.salience and r.random() < p.recommend_prob:
-            self.tell(p.tell_positive, positive=True)
-        elif signal < -p.salience and r.random() < p.complain_to_others_prob:
-            self.tell(p.tell_negative, positive=False)
-            if r.random() < p.viral_prob:
-                model.viral_incidents += 1
+                return 0
+        return 1 if signal > p.salience else -1 if signal < -p.salience else 0
 
-    def tell(self, count: float, positive: bool) -> None:
-        """Tell ``count`` people: the network ties first, anyone else for the rest."""
+    def tell(self, stories: int, count: float, positive: bool) -> None:
+        """Tell each of ``stories`` stories to ``count`` people: the network ties first,
+        anyone else for the rest."""
         neighbours = list(self.cell.neighborhood.agents)
         degree = len(neighbours)
         if degree:
-            each = self.model.p.strong_rate * min(count, degree) / degree
+            each = self.model.p.strong_rate * stories * min(count, degree) / degree
             for other in neighbours:
                 if positive:
                     other.heard_pos += each
                 else:
                     other.heard_neg += each
-        beyond = max(count - degree, 0.0)
+        beyond = stories * max(count - degree, 0.0)
         if positive:
             self.model.beyond_pos += beyond
         else:
@@ -281,7 +319,7 @@ class Customer(FixedAgent):
         heard_neg = _stochastic_round(lam_neg, r.random())
         model.wom_positive += heard_pos
         model.wom_negative += heard_neg
-        self.sentiment = min(max(p.sentiment_memory * self.sentiment
+        self.sentiment = min(max(p.sentiment_fade * self.sentiment
                                  + p.message_weight * (heard_pos - heard_neg), -1.0), 1.0)
         self.heard_pos = self.heard_neg = 0.0
 
@@ -290,7 +328,9 @@ class Customer(FixedAgent):
         p, r = self.model.p, self.random
         if self.status == ACTIVE:
             self.model.at_risk += 1
-            exposure = sum(other.lapse_signal for other in self.cell.neighborhood.agents)
+            # Lapsed neighbours' signals fade during the step: the hazard feels their mean.
+            exposure = p.lapse_mean * sum(other.lapse_signal
+                                          for other in self.cell.neighborhood.agents)
             s, c = self.satisfaction, self.commitment
             felt = s * (1.0 - c) if s < 0 else s
             felt_price = self.price * (1.0 + p.deal_seeker_premium * self.deal_seeker)
@@ -321,22 +361,26 @@ class Customer(FixedAgent):
     # -- stage 4: decisions take effect; customers buy -------------------------------------
     def advance(self) -> None:
         p, model = self.model.p, self.model
-        self.lapse_signal *= p.lapse_decay
+        self.lapse_signal *= p.lapse_fade
+        years = p.dt
         if self.next_status != self.status:
+            # Joined or left during the step: a customer for half of it, on average.
+            years = 0.5 * p.dt
             if self.next_status == LAPSED:
                 model.churned += 1
                 self.lapse_signal = 1.0
+                self.buy(years)           # a leaver buys for the half step before going
+                self.status, self.tenure = LAPSED, 0
+                return
+            if self.status == PROSPECT:
+                model.acquired += 1
             else:
-                if self.status == PROSPECT:
-                    model.acquired += 1
-                else:
-                    model.won_back += 1
-                # New and returning customers start neutral, expecting the market's usual quality.
-                self.satisfaction = 0.0
-                self.commitment = 0.0
-                self.expectation = p.competitor_quality
-            self.status = self.next_status
-            self.tenure = 0
+                model.won_back += 1
+            # New and returning customers start neutral, expecting the market's usual quality.
+            self.satisfaction = 0.0
+            self.commitment = 0.0
+            self.expectation = p.competitor_quality
+            self.status, self.tenure = ACTIVE, 0
         if self.status != ACTIVE:
             return
         self.tenure += 1
@@ -344,8 +388,13 @@ class Customer(FixedAgent):
         c = self.commitment
         c = c + grow * (1.0 - c) if self.satisfaction > 0 else c * (1.0 + grow)
         self.commitment = min(max(c, 0.0), 1.0)
-        amount = self.value * self.price * max(1.0 + p.spend_satisfaction_effect * self.satisfaction,
-                                               0.0)
+        self.buy(years)
+
+    def buy(self, years: float) -> None:
+        """Buy for ``years`` of the yearly spend, then pay: late, never, or on time."""
+        p, model = self.model.p, self.model
+        amount = (self.value * self.price
+                  * max(1.0 + p.spend_satisfaction_effect * self.satisfaction, 0.0) * years)
         self.revenue += amount
         model.revenue += amount
         u = self.random.random()
@@ -413,9 +462,9 @@ class ReferenceModel(mesa.Model):
         self.agents.shuffle_do("step")
         self.agents.shuffle_do("listen")
         mean_sentiment = sum(self.agents.get("sentiment")) / self.p.n
+        fade = self.p.reputation_fade
         self.reputation = min(max(
-            self.p.reputation_memory * self.reputation
-            + (1.0 - self.p.reputation_memory) * mean_sentiment
+            fade * self.reputation + (1.0 - fade) * mean_sentiment
             - self.p.viral_reputation_hit * self.viral_incidents, -1.0), 1.0)
         self.agents.shuffle_do("decide")
         self.agents.shuffle_do("advance")
@@ -426,6 +475,8 @@ class ReferenceModel(mesa.Model):
     def summary(self) -> dict[str, float]:
         """The KPIs the comparison uses, under their names in ``crmsim.metrics.SUMMARY``."""
         t = self.totals
+        # Customer-years at risk: a leaver was at risk for half of their last step.
+        exposure_years = (t["at_risk"] - t["churned"] / 2.0) * self.p.dt
         return {
             "active_final": sum(1 for a in self.agents if a.status == ACTIVE),
             "acquired_total": t["acquired"],
@@ -435,6 +486,8 @@ class ReferenceModel(mesa.Model):
             "wom_positive_total": t["wom_positive"],
             "wom_negative_total": t["wom_negative"],
             "complaints_total": t["complaints"],
+            "retention_rate_annual": (math.exp(-t["churned"] / exposure_years)
+                                      if exposure_years > 0 else 1.0),
         }
 
 
