@@ -225,7 +225,7 @@ class Customer(FixedAgent):
                                   if p.price_sensitivity > 0 else 0.0)
         self.complaint_propensity = _beta_with_mean(r, p.complaint_propensity)
         # Late payments: a personal rate per year, Gamma(shape 2) around the market's mean.
-        self.late_pay_prob = -math.expm1(-p.late_pay_rate * r.gammavariate(2.0, 0.5) * p.dt)
+        self.late_pay_rate = p.late_pay_rate * r.gammavariate(2.0, 0.5)
         self.deal_seeker = r.random() < p.deal_seeker_share
         self.price = 1.0
         self.sentiment = 0.0
@@ -400,7 +400,7 @@ class Customer(FixedAgent):
         u = self.random.random()
         if u < p.default_prob:
             model.defaults += 1
-        elif u < p.default_prob + self.late_pay_prob:
+        elif u < p.default_prob - math.expm1(-self.late_pay_rate * years):
             model.late_payments += 1
 
 

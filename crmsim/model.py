@@ -56,7 +56,8 @@ class PerStep(NamedTuple):
     crm_budget: float            # CRM money to spend this step
     fixed_cost: float
     encounter_at_least: tuple    # P(at least k encounters in the step), k = 1, 2, ...
-    late_pay_prob: np.ndarray    # per person: chance of a late payment this step
+    late_pay_prob: np.ndarray    # per person: chance of a late payment this step ...
+    late_pay_prob_half: np.ndarray  # ... and in half a step (for who joined or left in it)
     sentiment_fade: float        # factor by which sentiment fades toward neutral
     reputation_fade: float       # weight of the old reputation against this step's sentiment
     lapse_fade: float            # factor by which a neighbour's lapse fades (contagion) ...
@@ -150,6 +151,7 @@ class CRMModel(mesa.Model):
             fixed_cost=c.firm.fixed_cost * dt,
             encounter_at_least=units.poisson_at_least(svc.encounter_rate * dt),
             late_pay_prob=-np.expm1(-self.population.late_pay_rate * dt),
+            late_pay_prob_half=-np.expm1(-self.population.late_pay_rate * (dt / 2)),
             sentiment_fade=fade_per_step(c.wom.sentiment_half_life_days, days),
             reputation_fade=fade_per_step(c.firm.reputation_half_life_days, days),
             lapse_fade=churn.lapse_signal_decay(days, c.market.churn.contagion_days),
@@ -260,9 +262,9 @@ class CRMModel(mesa.Model):
         001: negative retention spreads a bad reputation)."""
         pop, firm, w = self.population, self.firm, self.cfg.wom
         n = pop.n
-        u_tell, u_viral, u_pos, u_neg = self.streams["wom"].random((4, n))
-        pos = wom.told(stories.good, w.recommend_prob, u_tell)
-        neg = wom.told(stories.bad, w.complain_to_others_prob, u_tell) + pop.grievance
+        u_good, u_bad, u_viral, u_pos, u_neg = self.streams["wom"].random((5, n))
+        pos = wom.told(stories.good, w.recommend_prob, u_good)
+        neg = wom.told(stories.bad, w.complain_to_others_prob, u_bad) + pop.grievance
         pop.grievance[:] = False
         n_viral = wom.viral(neg, w.viral_prob, u_viral)
         lam_pos = wom.expected_heard(self.network, pos, w.tell_positive, w.strong_rate, w.weak_rate)
@@ -379,8 +381,11 @@ class CRMModel(mesa.Model):
             years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
             amount = spending.spend(payers, pop.value, pop.price, pop.satisfaction,
                                     c.market.spend.satisfaction_effect, pop.penetration, years)
-        late, default = spending.payment(payers, self.per_step.late_pay_prob,
-                                         c.market.traits.default_prob, u_pay)
+        late_p = self.per_step.late_pay_prob
+        if not self.noncontractual:
+            # A late payment is a hazard per year: half a step's worth for the half-step buyers.
+            late_p = np.where(years < dt, self.per_step.late_pay_prob_half, late_p)
+        late, default = spending.payment(payers, late_p, c.market.traits.default_prob, u_pay)
         pop.late_payments += late
         pop.revenue += amount
         disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
