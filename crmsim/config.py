@@ -103,6 +103,9 @@ class TraitsConfig:
     innovator_share: float = _prob()
     deal_seeker_share: float = _prob()
     deal_seeker_premium: float = _f(0.0)
+    deal_seeker_discount: float = _f(0.0, 1.0)      # price share a deal-seeker does not pay
+    destructive_stories_per_year: float = _f(0.0, 365.0)
+    destructive_staff_harm: float = _f(0.0, 1000.0)  # training lost a year per share of encounters
     price_sensitivity: float = _f(0.0)
 
 
@@ -200,6 +203,12 @@ class KnowledgeConfig:
 
 
 @dataclass
+class CollectionConfig:
+    cost_per_late_payment: float = _f(0.0)          # per late payment
+    days_late: float = _f(0.0, 3650.0)              # how long a late payment stays unpaid
+
+
+@dataclass
 class FirmConfig:
     crm_budget: float = _f(0.0)                      # per year
     quality: float = _f(0.0, 1.0)
@@ -210,6 +219,7 @@ class FirmConfig:
     reputation_half_life_days: float = _f(0.0, lo_open=True)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    collection: CollectionConfig = field(default_factory=CollectionConfig)
 
 
 @dataclass

@@ -62,6 +62,7 @@ class PerStep(NamedTuple):
     reputation_fade: float       # weight of the old reputation against this step's sentiment
     lapse_fade: float            # factor by which a neighbour's lapse fades (contagion) ...
     lapse_mean: float            # ... and its mean over the step, relative to its start
+    destructive_story: float     # chance that a destructive customer tells a bad story this step
     service_cost_per_year: float  # expected service cost of a customer (the firm's planning figure)
 
 
@@ -156,6 +157,7 @@ class CRMModel(mesa.Model):
             reputation_fade=fade_per_step(c.firm.reputation_half_life_days, days),
             lapse_fade=churn.lapse_signal_decay(days, c.market.churn.contagion_days),
             lapse_mean=units.mean_of_fade(days, c.market.churn.contagion_days),
+            destructive_story=units.share_in_step(c.market.traits.destructive_stories_per_year, dt),
             service_cost_per_year=svc.encounter_rate * svc.cost_per_encounter,
         )
 
@@ -189,7 +191,7 @@ class CRMModel(mesa.Model):
         z = rng.standard_normal(n)
         active = pop.status == ACTIVE
         tally = dict.fromkeys(("encounters", "rude_incidents", "complaints", "recovered",
-                               "cost_service"), 0.0)
+                               "cost_service", "destructive"), 0.0)
         stories = Stories(np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int16), [])
         met = active & (u_meet < self.per_step.encounter_at_least[0]
                         + self._effect(actions, "encounter_lift"))
@@ -208,6 +210,12 @@ class CRMModel(mesa.Model):
             self._encounter(again[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
                             u_k[2][meets], actions, tally, stories)
         self.firm.learn(stories.encounters > 0, stories.encounters)
+        if tally["encounters"]:
+            # Destructive customers wear the staff down: training erodes with their share of
+            # the encounters, so rude incidents rise for everyone.
+            harm = self.cfg.market.traits.destructive_staff_harm * self.dt
+            self.firm.training = max(
+                self.firm.training - harm * tally["destructive"] / tally["encounters"], 0.0)
         for key in ("encounters", "rude_incidents", "complaints", "recovered"):
             row[key] = int(tally[key])
         row["cost_service"] = tally["cost_service"]
@@ -247,6 +255,7 @@ class CRMModel(mesa.Model):
         stories.good[idx] += signal > ex.salience
         stories.bad[idx] += signal < -ex.salience
         stories.encounters[idx] += 1
+        tally["destructive"] += int(np.count_nonzero(pop.destructive[idx]))
         stories.complaints_at.append(idx[complained])
         # Serving satisfied customers costs less (seed 002), judged once complaints are handled.
         tally["cost_service"] += float((svc.cost_per_encounter
@@ -262,9 +271,11 @@ class CRMModel(mesa.Model):
         001: negative retention spreads a bad reputation)."""
         pop, firm, w = self.population, self.firm, self.cfg.wom
         n = pop.n
-        u_good, u_bad, u_viral, u_pos, u_neg = self.streams["wom"].random((5, n))
+        u_good, u_bad, u_viral, u_pos, u_neg, u_harm = self.streams["wom"].random((6, n))
         pos = wom.told(stories.good, w.recommend_prob, u_good)
         neg = wom.told(stories.bad, w.complain_to_others_prob, u_bad) + pop.grievance
+        # Destructive customers run the firm down whatever happened (seed 001: end these).
+        neg += pop.destructive & (pop.status == ACTIVE) & (u_harm < self.per_step.destructive_story)
         pop.grievance[:] = False
         n_viral = wom.viral(neg, w.viral_prob, u_viral)
         lam_pos = wom.expected_heard(self.network, pos, w.tell_positive, w.strong_rate, w.weak_rate)
@@ -376,17 +387,24 @@ class CRMModel(mesa.Model):
         if self.noncontractual:
             amount = self._shop(active, actions, joining, row)
             payers = amount > 0
+            late_p = self.per_step.late_pay_prob
         else:
             payers = active | leaving.left
             years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
-            amount = spending.spend(payers, pop.value, pop.price, pop.satisfaction,
+            amount = spending.spend(payers, pop.value, self._price_paid(), pop.satisfaction,
                                     c.market.spend.satisfaction_effect, pop.penetration, years)
-        late_p = self.per_step.late_pay_prob
-        if not self.noncontractual:
             # A late payment is a hazard per year: half a step's worth for the half-step buyers.
-            late_p = np.where(years < dt, self.per_step.late_pay_prob_half, late_p)
+            late_p = np.where(years < dt, self.per_step.late_pay_prob_half,
+                              self.per_step.late_pay_prob)
         late, default = spending.payment(payers, late_p, c.market.traits.default_prob, u_pay)
         pop.late_payments += late
+        # What is paid late is outstanding for days_late: the spend of that many days (of the
+        # purchase, without contracts), costing the cost of capital meanwhile, plus collection.
+        col, late_at = c.firm.collection, np.flatnonzero(late)
+        held = (amount[late_at] if self.noncontractual
+                else amount[late_at] / years[late_at] * (col.days_late / units.DAYS_PER_YEAR))
+        row["cost_late_payments"] = (late_at.size * col.cost_per_late_payment + float(
+            held.sum()) * c.sim.discount_rate * col.days_late / units.DAYS_PER_YEAR)
         pop.revenue += amount
         disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
         pop.margin_discounted += amount * c.firm.margin * disc
@@ -471,14 +489,67 @@ class CRMModel(mesa.Model):
         by price, satisfaction and cross-/up-selling as in the contractual spend."""
         pop, pc = self.population, self.cfg.market.purchase
         z = self.streams["purchase"].gamma(pc.p, 1.0 / pop.spend_rate[who])
-        return spending.spend(np.ones(who.size, dtype=bool), z, pop.price[who],
+        return spending.spend(np.ones(who.size, dtype=bool), z, self._price_paid(who),
                               pop.satisfaction[who], self.cfg.market.spend.satisfaction_effect,
                               pop.penetration[who])
 
     def _book(self, row: dict) -> None:
-        """8. Accounting and data: fixed cost, totals, the DataCollector's row."""
+        """8. Accounting and data: fixed cost, the customer base's equity, totals, the
+        DataCollector's row."""
         row["cost_fixed"] = self.per_step.fixed_cost
+        row["customer_equity"] = self._customer_equity()
         self._finish_row(row)
+
+    def _customer_equity(self) -> float:
+        """Expected discounted future contribution of today's active customers, each from their
+        own current hazard and spend (``metrics.customer_equity``; Gupta, Lehmann & Stuart
+        2004). Contribution per year: the margin on their spend less bad debt, the expected cost
+        of serving them and of their late payments; hazard per year: their base churn moved by
+        their current satisfaction, commitment, sentiment, switching cost and price (without
+        contracts: their purchase rate times their dropout per purchase). CRM spend and fixed
+        costs are the firm's, not a customer's, and are not in it."""
+        c, pop = self.cfg, self.population
+        idx = np.flatnonzero(pop.status == ACTIVE)
+        if idx.size == 0:
+            return 0.0
+        ch, svc, col = c.market.churn, c.firm.service, c.firm.collection
+        sat = pop.satisfaction[idx]
+        price = self._price_paid(idx)
+        felt = price * (1.0 + c.market.traits.deal_seeker_premium * pop.deal_seeker[idx])
+        m = churn.hazard_multiplier(sat, pop.commitment[idx], pop.sentiment[idx],
+                                    pop.switching_cost[idx], felt, pop.price_sensitivity[idx], 0.0,
+                                    ch.satisfaction_effect, ch.commitment_effect,
+                                    ch.sentiment_effect, ch.switching_cost_effect,
+                                    ch.price_effect, 0.0)
+        lift = np.maximum(1.0 + c.market.spend.satisfaction_effect * sat, 0.0) * (
+            1.0 + pop.penetration[idx])
+        if self.noncontractual:
+            pc = c.market.purchase
+            rate = pop.purchase_rate[idx] * purchase.rate_multiplier(
+                sat, pop.sentiment[idx], felt, pop.price_sensitivity[idx],
+                pc.satisfaction_effect, pc.sentiment_effect, pc.price_effect)
+            spend = rate * pc.p / pop.spend_rate[idx] * price * lift
+            drop = purchase.dropout_probability(pop.dropout_prob[idx], m) if ch.enabled else 0.0
+            hazard = rate * drop
+        else:
+            spend = pop.value[idx] * price * lift
+            hazard = (-np.log1p(-np.minimum(pop.base_churn[idx].astype(np.float64), 1 - 1e-12)) * m
+                      if ch.enabled else np.zeros(idx.size))
+        serve = svc.encounter_rate * svc.cost_per_encounter * (
+            1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0))
+        late = pop.late_pay_rate[idx] * col.cost_per_late_payment
+        contribution = spend * (c.firm.margin - c.market.traits.default_prob) - serve - late
+        return math.fsum(metrics.customer_equity(contribution, hazard, c.sim.discount_rate,
+                                                 self.dt))
+
+    def _price_paid(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The price each person (of ``idx``, or everyone) pays: a constant deal-seeker always
+        finds a deal (a coupon, a price match) and pays ``deal_seeker_discount`` less (seed 001:
+        they cost margin)."""
+        pop, disc = self.population, self.cfg.market.traits.deal_seeker_discount
+        if idx is None:
+            return pop.price * (1.0 - disc * pop.deal_seeker)
+        return pop.price[idx] * (1.0 - disc * pop.deal_seeker[idx])
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
