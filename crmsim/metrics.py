@@ -91,6 +91,8 @@ SUMMARY: dict[str, str] = {
     "customer_equity_final": "customer equity of the base left at the end, discounted to time 0",
     "npv_total": "npv_profit + customer_equity_final: the run's profit and the customer base it "
                  "leaves behind",
+    **{f"npv_total_{h}y": f"npv_total as if the run ended after {h} year{'s' if h > 1 else ''} "
+                          "(null when the run is shorter)" for h in (1, 3, 5, 10)},
     "retention_rate_annual": "exp(-churned / customer-years at risk): the life-table (actuarial) "
                              "estimate, in which a customer who leaves during a step was at risk "
                              "for half of it",
@@ -131,6 +133,7 @@ def discount_factor(step: int, discount_rate: float, dt: float) -> float:
     return float((1.0 + discount_rate) ** (-step * dt))
 
 
+HORIZONS = (1, 3, 5, 10)   # years at which verdicts show npv_total (when the run reaches them)
 EQUITY_YEARS = 100.0   # customer equity projects at most this far (finite even with i = 0)
 
 
@@ -167,6 +170,21 @@ def top_share(values: np.ndarray, top: float = 0.2) -> float:
     return float(np.partition(values, values.size - k)[values.size - k:].sum() / total)
 
 
+def npv_total_at_horizons(ts: pd.DataFrame, period_days: float) -> dict[str, float | None]:
+    """``npv_total`` as if the run had ended at each of ``HORIZONS`` years: discounted profit
+    up to the step nearest the horizon plus the customer equity then, discounted to time 0.
+    None for a horizon the run does not reach (within half a step)."""
+    dt = step_years(period_days)
+    last = int(ts["step"].iloc[-1])
+    cumulative = ts["profit_discounted"].where(ts["step"] > 0, 0.0).cumsum().to_numpy()
+    out: dict[str, float | None] = {}
+    for h in HORIZONS:
+        k = int(round(h / dt))
+        out[f"npv_total_{h}y"] = (None if k > last or k < 1 else float(
+            cumulative[k] + ts["customer_equity"].iloc[k] * ts["discount_factor"].iloc[k]))
+    return out
+
+
 def summarize(ts: pd.DataFrame, pop: Population, period_days: float) -> dict[str, float]:
     steps = ts[ts["step"] > 0]
     last = ts.iloc[-1]
@@ -189,6 +207,7 @@ def summarize(ts: pd.DataFrame, pop: Population, period_days: float) -> dict[str
         "npv_profit": float(steps["profit_discounted"].sum()),
         "customer_equity_final": equity_final,
         "npv_total": float(steps["profit_discounted"].sum()) + equity_final,
+        **npv_total_at_horizons(ts, period_days),
         "retention_rate_annual": math.exp(-churned / exposure_years) if exposure_years > 0 else 1.0,
         "clv_realised_mean": float(pop.margin_discounted[ever].mean()) if ever.any() else 0.0,
         "top20_revenue_share": top_share(pop.revenue[ever]),
