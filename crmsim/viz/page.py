@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from ..api import group_options, load_config  # noqa: E402
 from ..config import validate  # noqa: E402
+from ..construction import UNSET, apply_params  # noqa: E402
 from ..model import CRMModel  # noqa: E402
 from .plots import COLOR_BY, plot_network  # noqa: E402
 
@@ -98,18 +99,25 @@ def dashboard_config(base: DictConfig | Sequence[str] = (), *, n_people: int | N
 
 
 class DashboardModel(CRMModel):
-    """A ``CRMModel`` built from the dashboard's controls (see ``dashboard_config``)."""
+    """A ``CRMModel`` built from the dashboard's controls (see ``dashboard_config``).
+
+    The seed is ``rng`` or the config key ``seed`` (a keyword like any other config key), not a
+    named parameter: ``mesa.batch_run`` on Mesa 3.5 overwrites a parameter named ``seed`` with
+    its own ``rng`` value, which would turn a seed sweep into ``seed=None``.
+    """
 
     def __init__(self, base: DictConfig | Sequence[str] = (), n_people: int | None = None,
                  policy: str | None = None, quality: float | None = None,
                  tell_positive: int | None = None, tell_negative: int | None = None,
                  viral_prob: float | None = None, crm_budget_per_person: float | None = None,
-                 seed: int | None = None) -> None:
-        self.config = dashboard_config(
+                 *, rng: int | None = UNSET, **params) -> None:
+        config = dashboard_config(
             base, n_people=n_people, policy=policy, quality=quality, tell_positive=tell_positive,
             tell_negative=tell_negative, viral_prob=viral_prob,
-            crm_budget_per_person=crm_budget_per_person, seed=seed)
-        super().__init__(self.config)
+            crm_budget_per_person=crm_budget_per_person)
+        super().__init__(config, rng=rng, **params)
+        # The composed config the run uses (with the seed it drew, if it drew one).
+        self.config = apply_params(config, {**params, "seed": self.cfg.seed})
 
 
 def model_params(base: DictConfig | Sequence[str] = ()) -> dict:
