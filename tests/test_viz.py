@@ -53,7 +53,7 @@ def test_timeseries_accepts_a_result_or_a_frame_and_uses_given_axes(runs):
     fig, ax = plt.subplots()
     out = viz.plot_timeseries(runs["base"].timeseries, "revenue", ax=ax)
     assert out is ax and len(ax.lines) == 1
-    assert ax.get_ylabel() == "revenue"
+    assert ax.get_ylabel() == "revenue (currency units)" and ax.get_xlabel() == "step"
     viz.plot_timeseries(runs["base"], "revenue", ax=ax)
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), ax.lines[1].get_ydata())
 
@@ -68,7 +68,7 @@ def test_timeseries_names_an_unknown_column(runs):
 def test_panels_one_visible_axes_per_column(runs):
     fig = viz.plot_panels(runs, ["n_active", "revenue", "nps"], ncols=2)
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_ylabel() for ax in visible] == ["n_active", "revenue", "nps"]
+    assert [ax.get_ylabel() for ax in visible] == ["customers", "revenue (currency units)", "NPS (points)"]
     assert all(len(ax.lines) == 2 for ax in visible)
 
 
