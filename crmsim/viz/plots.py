@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -212,6 +213,12 @@ def network_sample(network, max_nodes: int) -> np.ndarray:
 
 def network_layout(network, max_nodes: int) -> tuple[np.ndarray, nx.Graph, np.ndarray]:
     """``(nodes, graph, positions)`` for a network, cached per network object."""
+    nodes, graph, xy, _ = _layout(network, max_nodes)
+    return nodes, graph, xy
+
+
+def _layout(network, max_nodes: int):
+    """``(nodes, graph, positions, edge segments)``, cached per network object."""
     cached = _LAYOUTS.get(network)
     if cached is not None and cached[0] == max_nodes:
         return cached[1:]
@@ -220,28 +227,34 @@ def network_layout(network, max_nodes: int) -> tuple[np.ndarray, nx.Graph, np.nd
     graph = nx.from_scipy_sparse_array(sub)
     pos = nx.spring_layout(graph, seed=0, iterations=50)
     xy = np.array([pos[i] for i in range(len(nodes))]).reshape(len(nodes), 2)
-    _LAYOUTS[network] = (max_nodes, nodes, graph, xy)
-    return nodes, graph, xy
+    edges = np.array(graph.edges(), dtype=int).reshape(-1, 2)
+    segments = xy[edges]
+    _LAYOUTS[network] = (max_nodes, nodes, graph, xy, segments)
+    return nodes, graph, xy, segments
 
 
 def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes | None = None,
-                 node_size: float = 25.0, vmax: float = 1.0, colorbar: bool = True) -> Axes:
+                 node_size: float = 25.0, vmax: float = 1.0, colorbar: bool = True,
+                 legend_size: str | float = "small", edges: bool = True) -> Axes:
     """Draw the strong ties of ``model.network`` with people coloured by their state.
 
     ``color_by``: ``"status"`` (prospect, active, lapsed, terminated), ``"satisfaction"``
     (people who were ever customers; others grey) or ``"sentiment"`` (everyone: what they have
     heard). Satisfaction and sentiment are drawn on -vmax..vmax (default the full -1..1 scale).
     At most ``max_nodes`` people are drawn (a connected neighbourhood of a larger network).
+    ``node_size`` and ``legend_size`` scale the picture up for a projector; ``edges=False``
+    leaves the ties out (the dashboard draws them once per run).
     """
     if color_by not in COLOR_BY:
         raise ValueError(f"Invalid value for 'color_by': {color_by!r}. Allowed: one of "
                          f"{', '.join(COLOR_BY)}.")
     if max_nodes < 1:
         raise ValueError(f"Invalid value for 'max_nodes': {max_nodes!r}. Allowed: an integer >= 1.")
-    nodes, graph, xy = network_layout(model.network, max_nodes)
+    nodes, _, xy, segments = _layout(model.network, max_nodes)
     pop = model.population
     ax = _new_ax(ax, figsize=(6, 6))
-    nx.draw_networkx_edges(graph, xy, ax=ax, alpha=0.15, width=0.6)
+    if edges:
+        ax.add_collection(LineCollection(segments, colors="k", alpha=0.15, linewidths=0.6, zorder=1))
     status = pop.status[nodes]
     if color_by == "status":
         colors = [STATUS_COLORS[s] for s in status.tolist()]
@@ -250,7 +263,8 @@ def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes
         handles = [Line2D([], [], marker="o", linestyle="", color=STATUS_COLORS[k],
                           label=f"{STATUS_NAMES[k]} ({int(np.count_nonzero(status == k))})")
                    for k in (PROSPECT, ACTIVE, LAPSED, TERMINATED)]
-        ax.legend(handles=handles, fontsize="small", loc="upper right", framealpha=0.8)
+        ax.legend(handles=handles, fontsize=legend_size, loc="upper right", framealpha=0.8,
+                  markerscale=1.5)
     else:
         values = getattr(pop, color_by)[nodes]
         shown = pop.ever_customer[nodes] if color_by == "satisfaction" else np.ones(len(nodes), bool)
@@ -259,9 +273,10 @@ def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes
         sc = ax.scatter(xy[shown, 0], xy[shown, 1], c=values[shown], cmap=DIVERGING, vmin=-vmax,
                         vmax=vmax, s=node_size, edgecolors="0.3", linewidths=0.3, zorder=3)
         if colorbar:
-            ax.figure.colorbar(sc, ax=ax, shrink=0.7, label=color_by)
+            bar = ax.figure.colorbar(sc, ax=ax, shrink=0.7)
+            bar.set_label(color_by, size=legend_size)
         if (~shown).any():
-            ax.legend(fontsize="small", loc="upper right", framealpha=0.8)
+            ax.legend(fontsize=legend_size, loc="upper right", framealpha=0.8, markerscale=1.5)
     ax.set_title(f"{len(nodes)} of {pop.n} people, step {model.steps}: {color_by}",
                  fontsize="medium")
     ax.set_axis_off()
