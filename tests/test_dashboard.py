@@ -274,6 +274,7 @@ def test_dashboard_steps_in_a_browser(server, browser, tmp_path):
             press("step")
             at_step(k)
         press("satisfaction")
+        browser.set_window_size(1400, 1450)   # the whole page
         time.sleep(2)
         browser.save_screenshot(os.environ["CRMSIM_SCREENSHOT"])
 

@@ -294,11 +294,10 @@ def Dashboard(model: CRMModel, base: DictConfig | Sequence[str] = (), max_nodes:
         Controls(controls, values, reset, do_step, playing, finished)
         if error.value:
             solara.Error(error.value)
-    with solara.Columns([1, 1.3]):
-        with solara.Column():
-            KPIs(m, step)
-            NetworkView(m, step, max_nodes)
-        Charts(m, step)
+    with solara.Columns([1, 2]):
+        KPIs(m, step)
+        NetworkView(m, step, max_nodes)
+    Charts(m, step)
 
 
 def dashboard(cfg: DictConfig | Sequence[str] | None = None, max_nodes: int = MAX_NODES):

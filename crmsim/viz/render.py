@@ -21,7 +21,8 @@ from PIL import Image
 from .. import formatting as fmt
 from .plots import COLOR_BY, DIVERGING, _layout, plot_network
 
-DPI = 80
+# Pictures are drawn at about the size they are shown (charts ~1000 px wide, network ~750).
+DPI = 100
 # (columns, title, colours, flow?) of the four charts. A flow (what happened during a step)
 # starts at step 1; a stock (how things stand) starts at step 0, the initial state.
 CHARTS = (
@@ -84,8 +85,8 @@ class Charts:
         self.model = model
         self.days = float(model.cfg.sim.period_days)
         self.per = fmt.per_step(self.days)
-        fig = Figure(figsize=(10, 6.4), dpi=DPI)
-        fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.1, hspace=0.45, wspace=0.25)
+        fig = Figure(figsize=(10, 5.0), dpi=DPI)
+        fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.1, hspace=0.55, wspace=0.22)
         self.axes = list(fig.subplots(2, 2).flat)
         self.lines: list[list] = []
         self.empty = []
@@ -97,7 +98,7 @@ class Charts:
             self.lines.append(lines)
             ax.set_title(title.replace("per step", self.per), fontsize=14)
             if len(cols) > 1:
-                ax.legend(loc="upper left", fontsize=12, frameon=False)
+                ax.legend(loc="upper left", fontsize=12, ncols=2, frameon=True, framealpha=0.8)
             ax.tick_params(labelsize=12)
             ax.grid(alpha=0.3)
             ax.set_autoscale_on(False)
@@ -150,7 +151,7 @@ class Network:
             raise ValueError(f"Invalid value for 'color_by': {color_by!r}. Allowed: one of "
                              f"{', '.join(COLOR_BY)}.")
         self.model, self.color_by, self.max_nodes = model, color_by, max_nodes
-        fig = Figure(figsize=(7.5, 6.2), dpi=DPI)
+        fig = Figure(figsize=(7.5, 5.4), dpi=DPI)
         fig.subplots_adjust(left=0.01, right=0.99 if color_by == "status" else 0.84, top=0.93,
                             bottom=0.01)
         # the title changes every step: a text of the figure, drawn over the static part
