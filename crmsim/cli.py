@@ -176,7 +176,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 def add_viz_command(sub) -> None:
     viz = sub.add_parser(
         "viz", help="serve the interactive dashboard on localhost",
-        description="Serve the dashboard of the composed config (Mesa SolaraViz): controls for "
+        description="Serve the dashboard of the composed config (a Solara page): controls for "
                     "the key parameters and the policy, the word-of-mouth network, live charts; "
                     "step, play and reset. The market has 300 people unless market.n_people is "
                     "given. Stop with Ctrl-C.",

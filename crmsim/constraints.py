@@ -50,7 +50,9 @@ class Interval:
         return "a finite number"
 
     def accepts(self, value: Any) -> bool:
-        if not _is_number(value) or (self.whole and float(value) != int(value)):
+        if not _is_number(value):
+            return False
+        if self.whole and not (isinstance(value, int) or float(value).is_integer()):
             return False
         if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
             return False

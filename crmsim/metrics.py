@@ -12,6 +12,7 @@ discounted by (1 + i)^(k * dt) with i the annual discount rate and dt = period_d
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,55 +20,113 @@ import pandas as pd
 from .population import Population
 from .units import step_years
 
-TIMESERIES: dict[str, str] = {
-    "step": "step number; 0 is the initial state",
-    "n_prospect": "people who have never been customers",
-    "n_active": "current customers",
-    "n_lapsed": "former customers who left (may be won back)",
-    "n_terminated": "people the firm ended the relationship with (gone for good)",
-    "at_risk": "customers who could churn this step (active before churn)",
-    "acquired": "prospects who became customers this step",
-    "churned": "customers who left this step",
-    "trapped": "customers who wanted to leave but were held by switching costs or exit fees",
-    "won_back": "lapsed customers who returned this step",
-    "terminated": "relationships the firm ended this step",
-    "encounters": "service encounters this step",
-    "rude_incidents": "encounters with a rude incident",
-    "complaints": "complaints made this step",
-    "recovered": "complaints handled well",
-    "late_payments": "purchases paid late",
-    "defaults": "purchases never paid",
-    "sales": "purchases this step (including purchases never paid)",
-    "exit_fees": "fees paid by customers leaving under an exit penalty",
-    "revenue": "sales + exit_fees",
-    "cost_goods": "cost of goods sold: sales x (1 - margin)",
-    "cost_service": "cost of service encounters",
-    "cost_complaints": "cost of handling complaints",
-    "cost_bad_debt": "revenue never paid",
-    "cost_fixed": "fixed cost",
-    "cost_acquisition": "CRM spend on acquisition tactics",
-    "cost_retention": "CRM spend on retention tactics",
-    "cost_interaction": "CRM spend on interaction tactics",
-    "cost_service_investment": "CRM spend on service tactics (training, recovery, channels)",
-    "cost_offering": "CRM spend on customization and offers",
-    "cost_termination": "CRM spend on ending relationships",
-    "crm_spend": "all CRM spend (the cost_* categories the policy chooses)",
-    "cost_total": "every cost this step",
-    "profit": "revenue - cost_total",
-    "discount_factor": "1 / (1 + i)^(step * dt)",
-    "profit_discounted": "profit x discount_factor",
-    "customer_equity": "expected discounted future contribution of the customers active at the end "
-                       "of the step, valued at that time (customer_equity below)",
-    "cost_late_payments": "collection effort and cost of capital of late payments",
-    "satisfaction_mean": "mean satisfaction of active customers (-1..1)",
-    "sentiment_mean": "mean sentiment toward the brand, everyone (-1..1)",
-    "commitment_mean": "mean commitment of active customers (0..1)",
-    "wom_positive": "positive messages heard this step",
-    "wom_negative": "negative messages heard this step",
-    "viral_incidents": "bad experiences that went viral this step",
-    "nps": "net promoter score of active customers (-100..100)",
-    "reputation": "the firm's reputation (-1..1)",
-    "quality": "the firm's service quality (0..1)",
+
+class KPI(NamedTuple):
+    """A KPI's label and unit (for tables and plots, ``crmsim.formatting``) and its meaning."""
+
+    label: str
+    unit: str
+    meaning: str
+
+
+HORIZONS = (1, 3, 5, 10)   # years at which verdicts show npv_total (when the run reaches them)
+
+TIMESERIES_KPIS: dict[str, KPI] = {
+    'step': KPI('step', 'step',
+        'step number; 0 is the initial state'),
+    'n_prospect': KPI('prospects', 'count',
+        'people who have never been customers'),
+    'n_active': KPI('customers', 'count',
+        'current customers'),
+    'n_lapsed': KPI('lapsed customers', 'count',
+        'former customers who left (may be won back)'),
+    'n_terminated': KPI('terminated', 'count',
+        'people the firm ended the relationship with (gone for good)'),
+    'at_risk': KPI('customers at risk', 'count',
+        'customers who could churn this step (active before churn)'),
+    'acquired': KPI('acquired', 'count',
+        'prospects who became customers this step'),
+    'churned': KPI('churned', 'count',
+        'customers who left this step'),
+    'trapped': KPI('trapped', 'count',
+        'customers who wanted to leave but were held by switching costs or exit fees'),
+    'won_back': KPI('won back', 'count',
+        'lapsed customers who returned this step'),
+    'terminated': KPI('terminated', 'count',
+        'relationships the firm ended this step'),
+    'encounters': KPI('service encounters', 'count',
+        'service encounters this step'),
+    'rude_incidents': KPI('rude incidents', 'count',
+        'encounters with a rude incident'),
+    'complaints': KPI('complaints', 'count',
+        'complaints made this step'),
+    'recovered': KPI('complaints recovered', 'count',
+        'complaints handled well'),
+    'late_payments': KPI('late payments', 'count',
+        'purchases paid late'),
+    'defaults': KPI('defaults', 'count',
+        'purchases never paid'),
+    'sales': KPI('sales', 'money',
+        'purchases this step (including purchases never paid)'),
+    'exit_fees': KPI('exit fees', 'money',
+        'fees paid by customers leaving under an exit penalty'),
+    'revenue': KPI('revenue', 'money',
+        'sales + exit_fees'),
+    'cost_goods': KPI('cost of goods', 'money',
+        'cost of goods sold: sales x (1 - margin)'),
+    'cost_service': KPI('service cost', 'money',
+        'cost of service encounters'),
+    'cost_complaints': KPI('complaint handling cost', 'money',
+        'cost of handling complaints'),
+    'cost_bad_debt': KPI('bad debt', 'money',
+        'revenue never paid'),
+    'cost_fixed': KPI('fixed cost', 'money',
+        'fixed cost'),
+    'cost_acquisition': KPI('acquisition spend', 'money',
+        'CRM spend on acquisition tactics'),
+    'cost_retention': KPI('retention spend', 'money',
+        'CRM spend on retention tactics'),
+    'cost_interaction': KPI('interaction spend', 'money',
+        'CRM spend on interaction tactics'),
+    'cost_service_investment': KPI('service investment', 'money',
+        'CRM spend on service tactics (training, recovery, channels)'),
+    'cost_offering': KPI('offering spend', 'money',
+        'CRM spend on customization and offers'),
+    'cost_termination': KPI('termination spend', 'money',
+        'CRM spend on ending relationships'),
+    'crm_spend': KPI('CRM spend', 'money',
+        'all CRM spend (the cost_* categories the policy chooses)'),
+    'cost_total': KPI('cost', 'money',
+        'every cost this step'),
+    'profit': KPI('profit', 'money',
+        'revenue - cost_total'),
+    'discount_factor': KPI('discount factor', 'factor',
+        '1 / (1 + i)^(step * dt)'),
+    'profit_discounted': KPI('discounted profit', 'money',
+        'profit x discount_factor'),
+    'customer_equity': KPI('customer equity', 'money',
+        'expected discounted future contribution of the customers active at the end of the '
+        'step, valued at that time (customer_equity below)'),
+    'cost_late_payments': KPI('late-payment cost', 'money',
+        'collection effort and cost of capital of late payments'),
+    'satisfaction_mean': KPI('satisfaction', 'scale',
+        'mean satisfaction of active customers (-1..1)'),
+    'sentiment_mean': KPI('sentiment', 'scale',
+        'mean sentiment toward the brand, everyone (-1..1)'),
+    'commitment_mean': KPI('commitment', 'scale',
+        'mean commitment of active customers (0..1)'),
+    'wom_positive': KPI('positive word of mouth', 'count',
+        'positive messages heard this step'),
+    'wom_negative': KPI('negative word of mouth', 'count',
+        'negative messages heard this step'),
+    'viral_incidents': KPI('viral incidents', 'count',
+        'bad experiences that went viral this step'),
+    'nps': KPI('NPS', 'score',
+        'net promoter score of active customers (-100..100)'),
+    'reputation': KPI('reputation', 'scale',
+        "the firm's reputation (-1..1)"),
+    'quality': KPI('service quality', 'scale',
+        "the firm's service quality (0..1)"),
 }
 
 CRM_CATEGORIES = ("acquisition", "retention", "interaction", "service_investment", "offering",
@@ -75,35 +134,63 @@ CRM_CATEGORIES = ("acquisition", "retention", "interaction", "service_investment
 OPERATING_COSTS = ("cost_goods", "cost_service", "cost_complaints", "cost_bad_debt",
                    "cost_late_payments", "cost_fixed")
 
-SUMMARY: dict[str, str] = {
-    "n_people": "population size",
-    "steps": "steps simulated",
-    "active_final": "customers at the end",
-    "acquired_total": "prospects acquired over the run",
-    "churned_total": "customers who left over the run",
-    "won_back_total": "lapsed customers who returned",
-    "terminated_total": "relationships the firm ended",
-    "revenue_total": "sum of revenue",
-    "cost_total": "sum of all costs",
-    "crm_spend_total": "sum of CRM spend",
-    "profit_total": "revenue_total - cost_total",
-    "npv_profit": "sum of discounted profit (net present value)",
-    "customer_equity_final": "customer equity of the base left at the end, discounted to time 0",
-    "npv_total": "npv_profit + customer_equity_final: the run's profit and the customer base it "
-                 "leaves behind",
-    **{f"npv_total_{h}y": f"npv_total as if the run ended after {h} year{'s' if h > 1 else ''} "
-                          "(null when the run is shorter)" for h in (1, 3, 5, 10)},
-    "retention_rate_annual": "exp(-churned / customer-years at risk): the life-table (actuarial) "
-                             "estimate, in which a customer who leaves during a step was at risk "
-                             "for half of it",
-    "clv_realised_mean": "mean discounted gross margin (revenue x margin) per ever-customer",
-    "top20_revenue_share": "share of revenue from the top 20% of ever-customers by revenue",
-    "wom_positive_total": "positive messages heard over the run",
-    "wom_negative_total": "negative messages heard over the run",
-    "complaints_total": "complaints over the run",
-    "satisfaction_mean_final": "mean satisfaction of active customers at the end",
-    "nps_final": "net promoter score at the end",
+SUMMARY_KPIS: dict[str, KPI] = {
+    'n_people': KPI('people', 'count',
+        'population size'),
+    'steps': KPI('steps', 'step',
+        'steps simulated'),
+    'active_final': KPI('customers at the end', 'count',
+        'customers at the end'),
+    'acquired_total': KPI('acquired', 'count',
+        'prospects acquired over the run'),
+    'churned_total': KPI('churned', 'count',
+        'customers who left over the run'),
+    'won_back_total': KPI('won back', 'count',
+        'lapsed customers who returned'),
+    'terminated_total': KPI('terminated', 'count',
+        'relationships the firm ended'),
+    'revenue_total': KPI('revenue', 'money',
+        'sum of revenue'),
+    'cost_total': KPI('cost', 'money',
+        'sum of all costs'),
+    'crm_spend_total': KPI('CRM spend', 'money',
+        'sum of CRM spend'),
+    'profit_total': KPI('profit', 'money',
+        'revenue_total - cost_total'),
+    'npv_profit': KPI('NPV profit', 'money',
+        'sum of discounted profit (net present value)'),
+    'customer_equity_final': KPI('customer equity left', 'money',
+        'customer equity of the base left at the end, discounted to time 0'),
+    'npv_total': KPI('NPV total', 'money',
+        "npv_profit + customer_equity_final: the run's profit and the customer base it leaves "
+        "behind"),
+    'retention_rate_annual': KPI('retention', 'share',
+        'exp(-churned / customer-years at risk): the life-table (actuarial) estimate, in '
+        'which a customer who leaves during a step was at risk for half of it'),
+    'clv_realised_mean': KPI('CLV per customer', 'money',
+        'mean discounted gross margin (revenue x margin) per ever-customer'),
+    'top20_revenue_share': KPI('top-20% revenue share', 'share',
+        'share of revenue from the top 20% of ever-customers by revenue'),
+    'wom_positive_total': KPI('positive word of mouth', 'count',
+        'positive messages heard over the run'),
+    'wom_negative_total': KPI('negative word of mouth', 'count',
+        'negative messages heard over the run'),
+    'complaints_total': KPI('complaints', 'count',
+        'complaints over the run'),
+    'satisfaction_mean_final': KPI('satisfaction at the end', 'scale',
+        'mean satisfaction of active customers at the end'),
+    'nps_final': KPI('NPS at the end', 'score',
+        'net promoter score at the end'),
+    **{f"npv_total_{h}y": KPI(f"NPV total at {h} year{'s' if h > 1 else ''}", "money",
+                             f"npv_total as if the run ended after {h} year{'s' if h > 1 else ''} "
+                             "(null when the run is shorter)") for h in HORIZONS},
 }
+
+# Views of the definitions above, by name.
+TIMESERIES: dict[str, str] = {k: v.meaning for k, v in TIMESERIES_KPIS.items()}
+SUMMARY: dict[str, str] = {k: v.meaning for k, v in SUMMARY_KPIS.items()}
+LABELS: dict[str, tuple[str, str]] = {k: (v.label, v.unit)
+                                      for k, v in {**TIMESERIES_KPIS, **SUMMARY_KPIS}.items()}
 
 # Satisfaction -1..1 maps to a 0..10 recommendation score: score = 5 * (satisfaction + 1).
 PROMOTER_SAT = 0.8    # score >= 9
@@ -133,7 +220,6 @@ def discount_factor(step: int, discount_rate: float, dt: float) -> float:
     return float((1.0 + discount_rate) ** (-step * dt))
 
 
-HORIZONS = (1, 3, 5, 10)   # years at which verdicts show npv_total (when the run reaches them)
 EQUITY_YEARS = 100.0   # customer equity projects at most this far (finite even with i = 0)
 
 

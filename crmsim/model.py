@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -24,12 +25,12 @@ from . import metrics, units
 from .actions import Actions
 from .behavior import adoption, churn, experience, purchase, spending, wom
 from .config import CRMConfig
+from .construction import UNSET, model_config
 from .firm import Firm
 from .network import Network, build_network
 from .policies import Policy, make_policy
 from .population import ACTIVE, LAPSED, PROSPECT, TERMINATED, Population
 from .units import fade_per_step, step_years
-from .validation import validate
 
 # Mesa logs every step at INFO; a model with hundreds of steps should not.
 logging.getLogger("mesa").setLevel(logging.WARNING)
@@ -88,10 +89,18 @@ def _reporter(column: str, model: CRMModel):
 
 
 class CRMModel(mesa.Model):
-    """The CRM world. ``cfg`` is a composed config (validated here) or a typed ``CRMConfig``."""
+    """The CRM world, built from a config or, as Mesa builds models, from keyword parameters.
 
-    def __init__(self, cfg: CRMConfig | DictConfig, policy: Policy | None = None) -> None:
-        c = cfg if isinstance(cfg, CRMConfig) else validate(cfg)
+    ``cfg`` is a composed config (validated here), a typed ``CRMConfig``, a list of Hydra
+    overrides or None (the defaults); keyword parameters are config keys, e.g.
+    ``CRMModel(**{"policy": "qci", "market.n_people": 500}, rng=3)``; ``rng`` (or ``seed``) is
+    the seed, and None draws a fresh one as in Mesa (see ``crmsim.construction``).
+    """
+
+    def __init__(self, cfg: CRMConfig | DictConfig | Sequence[str] | None = None,
+                 policy: Policy | str | None = None, *, rng: int | None = UNSET,
+                 **params) -> None:
+        c, policy = model_config(cfg, policy, rng, params)
         super().__init__(rng=c.seed)
         self.cfg = c
         self.dt = step_years(c.sim.period_days)
@@ -140,6 +149,7 @@ class CRMModel(mesa.Model):
             left = self._dropped if self.noncontractual else leaving.left
             self._record_events(self.steps, joining.adopted, joining.returned, left,
                                 terminated, np.concatenate(stories.complaints_at), amount)
+        self._stop_at_horizon()
 
     # -- the phases -------------------------------------------------------------------------
     def _per_step_quantities(self) -> PerStep:
@@ -743,3 +753,8 @@ class CRMModel(mesa.Model):
                                  "event": pd.Categorical([], categories=EVENT_TYPES),
                                  "amount": pd.Series(dtype=np.float64)})
         return pd.concat(self.events, ignore_index=True)
+
+    def _stop_at_horizon(self) -> None:
+        """Mesa's stop signal (``mesa.batch_run``, SolaraViz's play): the run is ``sim.steps`` long."""
+        if self.steps >= self.cfg.sim.steps:
+            self.running = False

@@ -53,7 +53,7 @@ def test_timeseries_accepts_a_result_or_a_frame_and_uses_given_axes(runs):
     fig, ax = plt.subplots()
     out = viz.plot_timeseries(runs["base"].timeseries, "revenue", ax=ax)
     assert out is ax and len(ax.lines) == 1
-    assert ax.get_ylabel() == "revenue"
+    assert ax.get_ylabel() == "revenue (currency units)" and ax.get_xlabel() == "step"
     viz.plot_timeseries(runs["base"], "revenue", ax=ax)
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), ax.lines[1].get_ydata())
 
@@ -68,7 +68,7 @@ def test_timeseries_names_an_unknown_column(runs):
 def test_panels_one_visible_axes_per_column(runs):
     fig = viz.plot_panels(runs, ["n_active", "revenue", "nps"], ncols=2)
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_ylabel() for ax in visible] == ["n_active", "revenue", "nps"]
+    assert [ax.get_ylabel() for ax in visible] == ["customers", "revenue (currency units)", "NPS (points)"]
     assert all(len(ax.lines) == 2 for ax in visible)
 
 
@@ -141,3 +141,61 @@ def test_network_rejects_what_it_cannot_draw(model):
     complete = crmsim.CRMModel(crmsim.load_config(["market.n_people=50", "network=complete"]))
     with pytest.raises(ValueError, match="well-mixed"):
         viz.plot_network(complete)
+
+
+# -- the dashboard's pictures -------------------------------------------------------------------
+
+def _pixels(png: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+
+
+def test_dashboard_pictures_drawn_incrementally_equal_fresh_ones():
+    from crmsim.viz import render
+    from crmsim.viz.page import DashboardModel
+
+    model = DashboardModel(base=["market.n_people=150"])
+    charts, network = render.Charts(model), render.Network(model, "satisfaction", 300)
+    charts.png(), network.png()
+    for _ in range(40):
+        model.step()
+        shown, net = charts.png(), network.png()
+    # the static part is redrawn only when an axis grows (in round steps), not at every step
+    assert charts.frames.redraws <= 40 // 3 and network.frames.redraws == 1
+    np.testing.assert_array_equal(_pixels(shown), _pixels(render.Charts(model).png()))
+    np.testing.assert_array_equal(_pixels(net), _pixels(render.Network(model, "satisfaction", 300).png()))
+
+
+def test_dashboard_charts_read_sensibly_at_step_0_and_flows_start_at_step_1():
+    from crmsim.viz import render
+    from crmsim.viz.page import DashboardModel
+
+    model = DashboardModel(base=["market.n_people=150"])
+    charts = render.Charts(model)
+    charts.png()
+    active, revenue, wom, nps = charts.axes
+    assert active.get_xlim() == (0, 10) and active.get_xlabel() == "weeks"
+    assert active.get_ylim()[0] == 0 and active.get_ylim()[1] >= model.row["n_active"]
+    assert nps.get_ylim() == (-100, 100) and revenue.get_ylim() == (0, 1)
+    assert [t.get_visible() for t in charts.empty] == [True, True]
+    assert len(revenue.lines[0].get_xdata()) == 0          # no revenue point at step 0
+    for _ in range(3):
+        model.step()
+    charts.png()
+    np.testing.assert_array_equal(revenue.lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(active.lines[0].get_xdata(), [0, 1, 2, 3])
+    assert revenue.lines[0].get_ydata().min() > 0                # no drop to zero
+    assert revenue.get_ylim()[1] >= revenue.lines[0].get_ydata().max()
+    assert [t.get_visible() for t in charts.empty] == [False, False]
+    assert revenue.get_title() == "Revenue per week"
+    labels = [t.get_text() for t in revenue.get_yticklabels()]
+    assert all("," in t or len(t) <= 3 for t in labels if t)   # thousands separators
+
+
+def test_nice_ceiling():
+    from crmsim.viz.render import nice_ceiling
+
+    assert [nice_ceiling(x) for x in (0, 7, 10, 11, 16, 240, 2001)] == [1, 7.5, 10, 15, 20, 300, 3000]

@@ -11,11 +11,15 @@ import pandas as pd  # noqa: E402
 # Figures are built without pyplot, so writing a report never switches the backend of a
 # notebook or dashboard that imported crmsim (and needs no display on a cluster node).
 from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+
+from .. import formatting as fmt
 
 # KPIs over time: (column of timeseries.parquet, title, cumulative?, first step). Flows start at
 # step 1: step 0 is the initial state, before anything was sold.
 SERIES = (("n_active", "customers", False, 0), ("revenue", "revenue per step", False, 1),
           ("profit_discounted", "NPV of profit so far", True, 0))
+WEEK = 7.0   # the step of a run whose config cannot be read (sim/weekly.yaml)
 BAND = (0.1, 0.9)   # the middle 80% of seeds
 
 
@@ -35,13 +39,21 @@ def _name(stratum: str, variant: str) -> str:
     return f"{stratum}: {variant}" if stratum else variant
 
 
+def _period_days(root: Path, run: str) -> float:
+    """The run's step length in days, from the config it saved."""
+    try:
+        return float(OmegaConf.load(root / run / "config.yaml").sim.period_days)
+    except Exception:  # an unreadable config: the default weekly step
+        return WEEK
+
+
 def timeseries(root: Path, cmp, path: Path, limit: int) -> list[str]:
     runs = cmp.runs
     cols = [c for c, *_ in SERIES]
     n = len(_shown(cmp, limit))
     fig, axes = _subplots(1, len(SERIES), figsize=(5 * len(SERIES), 4 + 0.25 * math.ceil(n / 3)),
                              layout="constrained")
-    drawn = False
+    curves = []   # (label, step length in days, {column: runs side by side})
     for stratum, variant in _shown(cmp, limit):
         group = runs[(runs["stratum"] == stratum) & (runs["variant"] == variant)]
         frames = []
@@ -51,22 +63,28 @@ def timeseries(root: Path, cmp, path: Path, limit: int) -> list[str]:
             except (OSError, ValueError, KeyError):
                 continue
             frames.append(ts.set_index("step"))
-        if not frames:
-            continue
-        drawn = True
-        for ax, (col, title, cumulative, first) in zip(axes, SERIES, strict=True):
-            wide = pd.concat([f[col] for f in frames], axis=1)
-            if cumulative:
-                wide = wide.cumsum()
-            wide = wide[wide.index >= first]
-            line = ax.plot(wide.index, wide.mean(axis=1), label=_name(stratum, variant), lw=1.6)[0]
-            if wide.shape[1] > 1:
-                ax.fill_between(wide.index, wide.quantile(BAND[0], axis=1), wide.quantile(BAND[1], axis=1),
-                                color=line.get_color(), alpha=0.15, lw=0)
-            ax.set_title(title)
-            ax.set_xlabel("step")
-    if not drawn:
+        if frames:
+            days = _period_days(root, group["run"].iloc[0])
+            curves.append((_name(stratum, variant), days,
+                           {col: pd.concat([f[col] for f in frames], axis=1) for col in cols}))
+    if not curves:
         return []
+    # One time unit for every variant (they may differ in their step length).
+    unit = fmt.time_unit(max(days * wide.index.max() for _, days, d in curves for wide in d.values()))
+    same_step = len({days for _, days, _ in curves}) == 1
+    for name, days, data in curves:
+        for ax, (col, title, cumulative, first) in zip(axes, SERIES, strict=True):
+            wide = data[col].cumsum() if cumulative else data[col]
+            wide = wide[wide.index >= first]
+            x = fmt.time_values(wide.index.to_numpy(), days, unit)
+            line = ax.plot(x, wide.mean(axis=1), label=name, lw=1.6)[0]
+            if wide.shape[1] > 1:
+                ax.fill_between(x, wide.quantile(BAND[0], axis=1), wide.quantile(BAND[1], axis=1),
+                                color=line.get_color(), alpha=0.15, lw=0)
+            ax.set_title(title.replace("per step", fmt.per_step(days)) if same_step else title)
+            ax.set_ylabel(fmt.axis_label(col))
+            fmt.set_time_axis(ax, unit)
+            fmt.format_axis(ax.yaxis)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize="small")
     fig.suptitle("Mean over seeds; band: middle 80% of seeds")
@@ -75,7 +93,7 @@ def timeseries(root: Path, cmp, path: Path, limit: int) -> list[str]:
 
 
 def differences(cmp, path: Path, kpis: dict[str, str], limit: int) -> list[str]:
-    """``kpis``: column -> label."""
+    """``kpis``: column -> label (shares are drawn in percentage points)."""
     t = cmp.table[(cmp.table["variant"] != cmp.baseline) & cmp.table["kpi"].isin(kpis)]
     shown = [p for p in _shown(cmp, limit + 1) if p[1] != cmp.baseline][:limit]
     if t.empty or not shown:
@@ -86,9 +104,13 @@ def differences(cmp, path: Path, kpis: dict[str, str], limit: int) -> list[str]:
     y = np.arange(len(shown))[::-1]
     for ax, kpi in zip(axes[0], kpis, strict=True):
         rows = t[t["kpi"] == kpi].set_index(["stratum", "variant"])
-        d = np.array([rows.loc[p, "diff"] if p in rows.index else math.nan for p in shown], dtype=float)
-        lo = np.array([rows.loc[p, "diff_low"] if p in rows.index else math.nan for p in shown], dtype=float)
-        hi = np.array([rows.loc[p, "diff_high"] if p in rows.index else math.nan for p in shown], dtype=float)
+        k = fmt.scale(kpi)
+
+        def col(name: str, rows=rows, k=k) -> np.ndarray:
+            return k * np.array([rows.loc[p, name] if p in rows.index else math.nan for p in shown],
+                                dtype=float)
+
+        d, lo, hi = col("diff"), col("diff_low"), col("diff_high")
         for yi, di, a, b in zip(y, d, lo, hi, strict=True):
             color = "tab:green" if a > 0 else "tab:red" if b < 0 else "tab:gray"
             err = [[np.nan_to_num(di - a)], [np.nan_to_num(b - di)]]
@@ -96,6 +118,9 @@ def differences(cmp, path: Path, kpis: dict[str, str], limit: int) -> list[str]:
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y, labels if ax is axes[0][0] else [""] * len(y))
         ax.set_title(f"Δ {kpis[kpi]}")
+        ax.set_xlabel(fmt.axis_label(kpi, diff=True))
+        fmt.format_axis(ax.xaxis, nbins=4)
+        ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Paired difference to {cmp.baseline_text} (95% interval)")
     fig.savefig(path, dpi=110)
     return [path.name]
@@ -120,9 +145,10 @@ def _grid(ax, grid: pd.DataFrame, title: str, fig, label: str, diverging: bool) 
             v = values[i, j]
             if np.isfinite(v):
                 dark = (abs(v) > 0.6 * max(abs(lo), abs(hi))) if diverging else v < (lo + hi) / 2
-                ax.text(j, i, f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}", ha="center", va="center",
+                ax.text(j, i, fmt.number(v), ha="center", va="center",
                         fontsize="small", color="white" if dark else "black")
-    fig.colorbar(im, ax=ax, label=label, shrink=0.8)
+    bar = fig.colorbar(im, ax=ax, label=label, shrink=0.8)
+    fmt.format_axis(bar.ax.yaxis)
 
 
 def heatmap(cmp, path: Path) -> list[str]:
@@ -136,7 +162,7 @@ def heatmap(cmp, path: Path) -> list[str]:
             return []
         fig, ax = _subplots(figsize=(1.2 * grid.shape[1] + 3, 0.7 * grid.shape[0] + 2),
                                constrained_layout=True)
-        _grid(ax, grid, f"mean {obj}", fig, f"mean {obj}", diverging=False)
+        _grid(ax, grid, f"mean {fmt.label(obj)}", fig, f"mean {fmt.axis_label(obj)}", diverging=False)
     elif len(cmp.strata_keys) == 2:
         a, b = cmp.strata_keys
         where = runs.drop_duplicates("stratum").set_index("stratum")[[a, b]]
@@ -151,7 +177,8 @@ def heatmap(cmp, path: Path) -> list[str]:
         for ax, variant in zip(axes.flat, variants, strict=False):
             d = t[t["variant"] == variant].join(where, on="stratum")
             grid = d.pivot_table(index=a, columns=b, values="diff")
-            _grid(ax, grid, f"{variant} - {cmp.baseline}", fig, f"paired Δ {obj}", diverging=True)
+            _grid(ax, grid, f"{variant} - {cmp.baseline}", fig, f"paired {fmt.axis_label(obj, diff=True)}",
+                  diverging=True)
         for ax in list(axes.flat)[len(variants):]:
             ax.axis("off")
     else:
@@ -166,8 +193,9 @@ def sensitivity(ranking: pd.DataFrame, path: Path, kpi: str) -> list[str]:
     y = np.arange(len(ranking))[::-1]
     ax.barh(y, ranking[score], xerr=ranking[conf], color="tab:blue", capsize=3)
     ax.set_yticks(y, ranking["parameter"])
-    ax.set_xlabel(f"{score} ({kpi})")
-    ax.set_title(f"What moves {kpi} most")
+    ax.set_xlabel(f"{score} ({fmt.axis_label(kpi)})")
+    fmt.format_axis(ax.xaxis)
+    ax.set_title(f"What moves {fmt.label(kpi)} most")
     fig.savefig(path, dpi=110)
     return [path.name]
 
@@ -180,7 +208,8 @@ def search(trials: pd.DataFrame, path: Path, kpi: str) -> list[str]:
     ax.scatter(x, y, s=18, label="trial")
     ax.plot(x, np.fmax.accumulate(y), color="tab:green", drawstyle="steps-post", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel(kpi)
+    ax.set_ylabel(fmt.axis_label(kpi))
+    fmt.format_axis(ax.yaxis)
     ax.legend()
     fig.savefig(path, dpi=110)
     return [path.name]

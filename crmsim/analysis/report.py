@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..formatting import diff as fmt_diff
+from ..formatting import value as fmt_value
 from .collect import REPORT_DIR, Collection, collect
 from .stats import paired_differences
 
@@ -38,34 +40,6 @@ MAX_SHOWN = 12      # variants in the terminal table and the plots (all are in r
 
 class ReportError(ValueError):
     """Runs that cannot be compared as asked (e.g. an unknown baseline)."""
-
-
-def _is_share(kpi: str) -> bool:
-    return "rate" in kpi or "share" in kpi
-
-
-def fmt_value(kpi: str, x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if _is_share(kpi):
-        return f"{100 * x:.1f}%"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
-
-
-def fmt_diff(kpi: str, d: float, lo: float, hi: float) -> str:
-    """``+1,234 [+1,000, +1,468]``; shares in percentage points (pp)."""
-    if d is None or math.isnan(d):
-        return "n/a"
-    if _is_share(kpi):
-        d, lo, hi = 100 * d, 100 * lo, 100 * hi
-    scale = max(abs(d), abs(lo), abs(hi)) if not math.isnan(lo) else abs(d)
-    digits = 0 if scale >= 100 else 2 if scale >= 0.1 or scale == 0 else 4
-
-    def f(x: float) -> str:
-        return f"{x:+,.{digits}f}"
-
-    unit = " pp" if _is_share(kpi) else ""
-    return f"{f(d)}{unit}" if math.isnan(lo) else f"{f(d)}{unit} [{f(lo)}, {f(hi)}]"
 
 
 def verdict_word(diff: float, lo: float, hi: float, is_baseline: bool) -> str:

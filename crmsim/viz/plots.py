@@ -16,11 +16,13 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from scipy.sparse.csgraph import breadth_first_order
 
+from .. import formatting as fmt
 from .. import metrics
 from ..population import ACTIVE, LAPSED, PROSPECT, STATUS_NAMES, TERMINATED
 from ..result import Result
@@ -68,26 +70,51 @@ def _check_columns(columns: Sequence[str], df: pd.DataFrame) -> None:
                              f"crmsim.metrics.TIMESERIES, e.g. n_active, revenue, nps.{hint}")
 
 
+def _period_days(data, given: float | None) -> float | None:
+    """The step length in days: as given, else the Results' ``sim.period_days`` if they agree.
+    ``data`` has passed ``_frames``."""
+    if given is not None:
+        return float(given)
+    items = [data] if isinstance(data, Result | pd.DataFrame) else list(data.values())
+    try:
+        days = {float(r.config.sim.period_days) for r in items}
+    except AttributeError:   # a bare DataFrame, or a Result without its config
+        return None
+    return days.pop() if len(days) == 1 else None
+
+
 def plot_timeseries(data, columns: str | Sequence[str] = "n_active", ax: Axes | None = None,
-                    **line_kw) -> Axes:
-    """Plot time-series columns against the step.
+                    period_days: float | None = None, **line_kw) -> Axes:
+    """Plot time-series columns against time.
 
     ``data`` is a ``Result``, a ``Result.timeseries`` DataFrame, or a mapping ``{label: either}``
-    to overlay several runs (each line is labelled with its key). Returns the axes.
+    to overlay several runs (each line is labelled with its key). The time axis is in weeks,
+    months or years when the step length is known (``period_days``, or the Results' own
+    ``sim.period_days``), else in steps. Returns the axes.
     """
     frames = _frames(data)
+    days = _period_days(data, period_days)
     cols = [columns] if isinstance(columns, str) else list(columns)
     ax = _new_ax(ax)
+    span = max(int(df["step"].max()) if "step" in df.columns and len(df) else len(df)
+               for df in frames.values())
+    unit = fmt.time_unit(span * days) if days else None
     for label, df in frames.items():
         _check_columns(cols, df)
-        x = df["step"] if "step" in df.columns else np.arange(len(df))
+        x = df["step"].to_numpy() if "step" in df.columns else np.arange(len(df))
+        if unit:
+            x = fmt.time_values(x, days, unit)
         for col in cols:
             name = " · ".join(p for p in (label, col if len(cols) > 1 else "") if p)
             ax.plot(x, df[col], label=name or col, **line_kw)
-    ax.set_xlabel("step")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if unit:
+        fmt.set_time_axis(ax, unit)
+    else:
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fmt.format_axis(ax.yaxis)
     if len(cols) == 1:
-        ax.set_ylabel(cols[0])
+        ax.set_ylabel(fmt.axis_label(cols[0]))
         ax.set_title(metrics.TIMESERIES.get(cols[0], cols[0]), fontsize="medium")
     if len(frames) > 1 or len(cols) > 1:
         ax.legend(fontsize="small")
@@ -96,14 +123,15 @@ def plot_timeseries(data, columns: str | Sequence[str] = "n_active", ax: Axes | 
 
 
 def plot_panels(data, columns: Sequence[str], ncols: int = 2,
-                panel_size: tuple[float, float] = (4.5, 2.8)) -> Figure:
+                panel_size: tuple[float, float] = (4.5, 2.8),
+                period_days: float | None = None) -> Figure:
     """One small panel per column (each with its own scale); ``data`` as in ``plot_timeseries``."""
     cols = list(columns)
     nrows = -(-len(cols) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
                              squeeze=False, sharex=True, layout="constrained")
     for i, (ax, col) in enumerate(zip(axes.flat, cols, strict=False)):
-        plot_timeseries(data, col, ax=ax)
+        plot_timeseries(data, col, ax=ax, period_days=period_days)
         # With shared x axes only the lowest panel of each column needs the label.
         if i + ncols < len(cols):
             ax.set_xlabel("")
@@ -128,6 +156,11 @@ def plot_compare(table: pd.DataFrame, kpi: str, ax: Axes | None = None, what: st
         raise ValueError(f"KPI {kpi!r} is not in the table. Allowed: one of "
                          f"{', '.join(sorted(set(table['kpi'])))}.")
     ax = _new_ax(ax, figsize=(7, 0.6 * len(rows) + 1.5))
+    # shares (retention) in percent, their differences in percentage points
+    rows = rows.copy()
+    numeric = [c for c in ("mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high",
+                           "unpaired_low", "unpaired_high") if c in rows.columns]
+    rows[numeric] = rows[numeric] * fmt.scale(kpi)
     y = np.arange(len(rows))[::-1]
     names = rows["variant"].astype(str).tolist()
     if what == "diff":
@@ -139,15 +172,16 @@ def plot_compare(table: pd.DataFrame, kpi: str, ax: Axes | None = None, what: st
             ax.hlines(y, rows["unpaired_low"], rows["unpaired_high"], color="tab:blue", alpha=0.2,
                       linewidth=8, label="unpaired interval")
         ax.axvline(0, color="0.4", linewidth=1)
-        ax.set_xlabel(f"{kpi}: difference to baseline")
+        ax.set_xlabel(f"{fmt.axis_label(kpi, diff=True)}: difference to baseline")
     else:
         centre, lo, hi = rows["mean"], rows["ci_low"], rows["ci_high"]
-        ax.set_xlabel(kpi)
+        ax.set_xlabel(fmt.axis_label(kpi))
     err = np.vstack([centre - lo, hi - centre])
     ax.errorbar(centre, y, xerr=np.nan_to_num(err), fmt="o", color="tab:blue", capsize=4,
                 label="paired interval" if what == "diff" else "interval across seeds")
     ax.set_yticks(y, names)
     ax.set_title(metrics.SUMMARY.get(kpi, kpi), fontsize="medium")
+    fmt.format_axis(ax.xaxis, nbins=5)
     ax.legend(fontsize="small", loc="best")
     ax.grid(axis="x", alpha=0.3)
     return ax
@@ -179,6 +213,12 @@ def network_sample(network, max_nodes: int) -> np.ndarray:
 
 def network_layout(network, max_nodes: int) -> tuple[np.ndarray, nx.Graph, np.ndarray]:
     """``(nodes, graph, positions)`` for a network, cached per network object."""
+    nodes, graph, xy, _ = _layout(network, max_nodes)
+    return nodes, graph, xy
+
+
+def _layout(network, max_nodes: int):
+    """``(nodes, graph, positions, edge segments)``, cached per network object."""
     cached = _LAYOUTS.get(network)
     if cached is not None and cached[0] == max_nodes:
         return cached[1:]
@@ -187,28 +227,34 @@ def network_layout(network, max_nodes: int) -> tuple[np.ndarray, nx.Graph, np.nd
     graph = nx.from_scipy_sparse_array(sub)
     pos = nx.spring_layout(graph, seed=0, iterations=50)
     xy = np.array([pos[i] for i in range(len(nodes))]).reshape(len(nodes), 2)
-    _LAYOUTS[network] = (max_nodes, nodes, graph, xy)
-    return nodes, graph, xy
+    edges = np.array(graph.edges(), dtype=int).reshape(-1, 2)
+    segments = xy[edges]
+    _LAYOUTS[network] = (max_nodes, nodes, graph, xy, segments)
+    return nodes, graph, xy, segments
 
 
 def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes | None = None,
-                 node_size: float = 25.0, vmax: float = 1.0, colorbar: bool = True) -> Axes:
+                 node_size: float = 25.0, vmax: float = 1.0, colorbar: bool = True,
+                 legend_size: str | float = "small", edges: bool = True) -> Axes:
     """Draw the strong ties of ``model.network`` with people coloured by their state.
 
     ``color_by``: ``"status"`` (prospect, active, lapsed, terminated), ``"satisfaction"``
     (people who were ever customers; others grey) or ``"sentiment"`` (everyone: what they have
     heard). Satisfaction and sentiment are drawn on -vmax..vmax (default the full -1..1 scale).
     At most ``max_nodes`` people are drawn (a connected neighbourhood of a larger network).
+    ``node_size`` and ``legend_size`` scale the picture up for a projector; ``edges=False``
+    leaves the ties out (the dashboard draws them once per run).
     """
     if color_by not in COLOR_BY:
         raise ValueError(f"Invalid value for 'color_by': {color_by!r}. Allowed: one of "
                          f"{', '.join(COLOR_BY)}.")
     if max_nodes < 1:
         raise ValueError(f"Invalid value for 'max_nodes': {max_nodes!r}. Allowed: an integer >= 1.")
-    nodes, graph, xy = network_layout(model.network, max_nodes)
+    nodes, _, xy, segments = _layout(model.network, max_nodes)
     pop = model.population
     ax = _new_ax(ax, figsize=(6, 6))
-    nx.draw_networkx_edges(graph, xy, ax=ax, alpha=0.15, width=0.6)
+    if edges:
+        ax.add_collection(LineCollection(segments, colors="k", alpha=0.15, linewidths=0.6, zorder=1))
     status = pop.status[nodes]
     if color_by == "status":
         colors = [STATUS_COLORS[s] for s in status.tolist()]
@@ -217,7 +263,8 @@ def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes
         handles = [Line2D([], [], marker="o", linestyle="", color=STATUS_COLORS[k],
                           label=f"{STATUS_NAMES[k]} ({int(np.count_nonzero(status == k))})")
                    for k in (PROSPECT, ACTIVE, LAPSED, TERMINATED)]
-        ax.legend(handles=handles, fontsize="small", loc="upper right", framealpha=0.8)
+        ax.legend(handles=handles, fontsize=legend_size, loc="upper right", framealpha=0.8,
+                  markerscale=1.5)
     else:
         values = getattr(pop, color_by)[nodes]
         shown = pop.ever_customer[nodes] if color_by == "satisfaction" else np.ones(len(nodes), bool)
@@ -226,9 +273,10 @@ def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes
         sc = ax.scatter(xy[shown, 0], xy[shown, 1], c=values[shown], cmap=DIVERGING, vmin=-vmax,
                         vmax=vmax, s=node_size, edgecolors="0.3", linewidths=0.3, zorder=3)
         if colorbar:
-            ax.figure.colorbar(sc, ax=ax, shrink=0.7, label=color_by)
+            bar = ax.figure.colorbar(sc, ax=ax, shrink=0.7)
+            bar.set_label(color_by, size=legend_size)
         if (~shown).any():
-            ax.legend(fontsize="small", loc="upper right", framealpha=0.8)
+            ax.legend(fontsize=legend_size, loc="upper right", framealpha=0.8, markerscale=1.5)
     ax.set_title(f"{len(nodes)} of {pop.n} people, step {model.steps}: {color_by}",
                  fontsize="medium")
     ax.set_axis_off()
