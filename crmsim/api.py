@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
+from . import checks, metrics
 from . import config as config_mod
-from . import metrics
 from .errors import ConfigError
 from .model import CRMModel
 from .network import load_edgelist
@@ -145,6 +145,11 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
     checked against the schema; a bad value raises ``ConfigError``.
     """
     config_mod.register_schema()
+    if isinstance(overrides, str | bytes) or not all(isinstance(o, str) for o in overrides):
+        shown = overrides if isinstance(overrides, str | bytes) else [
+            o for o in overrides if not isinstance(o, str)][0]
+        raise ConfigError("overrides", shown, "a list of override strings, e.g. "
+                          "load_config([\"policy=idic\", \"seed=3\"])")
     overrides = list(overrides)
     try:
         with _hydra_context():
@@ -158,16 +163,23 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
             given = _given(err.key, overrides)
             raise _unknown_key(err.key, err.value if given is None else given) from None
         raise
+    checks.check_memory(typed)
     if typed.network.kind == "edgelist":
         # Read the edge list now, so a missing or malformed file stops the run before anything
         # is simulated or written (the model reads it again; parsing is ~0.4 s per 10^6 edges).
+        checks.check_edgelist_file(typed.network.path)
         load_edgelist(typed.network.path, typed.market.n_people)
     return cfg
 
 
 def simulate(cfg: DictConfig, progress: bool = False) -> Result:
-    """Run one simulation of ``cfg`` and return its ``Result``."""
+    """Run one simulation of ``cfg`` (from ``load_config``) and return its ``Result``."""
+    if not isinstance(cfg, DictConfig | dict | config_mod.CRMConfig):
+        raise ConfigError("cfg", cfg if not isinstance(cfg, list | tuple) else list(cfg),
+                          "a config from crmsim.load_config([...overrides]), e.g. "
+                          "simulate(load_config([\"seed=3\"]))")
     typed = config_mod.validate(cfg)
+    checks.check_memory(typed)
     model = CRMModel(typed)
     for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
                   leave=False):

@@ -21,9 +21,13 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from . import overrides as ov
 from .errors import ConfigError
+from .overrides import check_literal_path
 
-EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1          # a run or a sweep that did not finish (saving failed, jobs failed)
+EXIT_BAD_INPUT = 2       # nothing was run or written
+EXIT_INTERRUPTED = 130   # Ctrl-C: 128 + SIGINT, as shells report it
 
 CANONICAL_KEYS = """\
   seed                                   one seed drives every random stream
@@ -44,8 +48,8 @@ CANONICAL_KEYS = """\
 
 
 def results_root() -> Path:
-    """Where runs land: ``$CRMSIM_RESULTS`` or ``./results``."""
-    return Path(os.environ.get("CRMSIM_RESULTS", "results"))
+    """Where runs land: ``$CRMSIM_RESULTS`` (unset or empty: ``./results``)."""
+    return Path(os.environ.get("CRMSIM_RESULTS") or "results")
 
 
 def _groups_help() -> str:
@@ -57,20 +61,19 @@ def _groups_help() -> str:
     return "\n".join(lines)
 
 
-def _fail(err: Exception) -> int:
+def _paragraph(text: str) -> str:
     # Paths and keys stay whole so they can be copied from the message.
-    text = textwrap.fill(f"crmsim: error: {err}", width=100, subsequent_indent="  ",
-                         break_on_hyphens=False, break_long_words=False)
-    print(text, file=sys.stderr)
+    return textwrap.fill(text, width=100, subsequent_indent="  ", break_on_hyphens=False,
+                         break_long_words=False)
+
+
+def _fail(err: Exception) -> int:
+    print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
-def _new_run_dir(root: Path, study: str = "runs") -> Path:
-    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    return root / study / stamp
-
-
 def _check_writable(root: Path, key: str = "CRMSIM_RESULTS") -> None:
+    check_literal_path(key, str(root))
     probe = root
     while not probe.exists():
         probe = probe.parent
@@ -84,6 +87,30 @@ def _check_writable(root: Path, key: str = "CRMSIM_RESULTS") -> None:
     except OSError:
         raise ConfigError(key, str(root),
                           "a directory crmsim can create and write to") from None
+
+
+def _results_root(args: argparse.Namespace) -> Path:
+    root = Path(args.out) if args.out else results_root()
+    _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
+    return root
+
+
+def _check_single_run(overrides: list[str]) -> None:
+    """What a single run cannot do: sweep values, and Hydra settings (Hydra runs sweeps only;
+    they would be ignored)."""
+    for line in overrides:
+        if ov.is_hydra(line):
+            raise ConfigError(ov.key_of(line), line.partition("=")[2],
+                              "Hydra settings only in a sweep (crmsim run -m); a single run goes "
+                              "to --out DIR (the results root)")
+        try:
+            sweep_like = ov.parser().parse_override(line).is_sweep_override()
+        except Exception:        # a malformed override: composing it says what is wrong
+            continue
+        if sweep_like:
+            raise ConfigError(ov.key_of(line), line.partition("=")[2],
+                              "a single value; to run every value, add -m (crmsim run -m "
+                              f"{line})")
 
 
 def format_summary(summary: dict) -> str:
@@ -102,22 +129,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_sweep(args)
     from omegaconf import OmegaConf
 
-    from . import sweep
+    from . import layout, sweep
     from .api import load_config, simulate
 
     try:
-        sweep.check_plugins(args.overrides)
-        cfg = sweep.prepare(load_config(args.overrides))
-        choices = {g: sweep.choice(args.overrides, g) for g in ("experiment", "hparams_search")}
+        overrides = ov.resolve_paths(args.overrides)
+        _check_single_run(overrides)
+        sweep.check_plugins(overrides)
+        cfg = sweep.prepare(load_config(overrides))
+        choices = {g: sweep.choice(overrides, g) for g in ("experiment", "hparams_search")}
         study = sweep.study_name(cfg, choices)
-        root = Path(args.out) if args.out else results_root()
-        _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
+        root = _results_root(args)
     except ConfigError as err:
         return _fail(err)
     result = simulate(cfg, progress=not args.quiet)
-    result.meta.update(params=sweep.params_of(args.overrides), seed=cfg.seed,
+    result.meta.update(params=ov.params_of(overrides), seed=cfg.seed,
                        study=OmegaConf.to_container(cfg.study, resolve=True))
-    target = result.save(_new_run_dir(root, study))
+    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    try:
+        target = layout.reserve(root / study, stamp)
+        try:
+            result.save(target)
+        except BaseException:
+            layout.release(target)
+            raise
+    except OSError as err:   # layout.SaveError: the directory and the reason
+        print(_paragraph(f"crmsim: error: the run finished but {err}. Its results are lost: "
+                         "run it again once the problem is fixed."), file=sys.stderr)
+        return EXIT_FAILED
     s = result.summary
     print(f"crmsim: {s['n_people']:,} people, {s['steps']} steps, policy={cfg.policy.name}, "
           f"seed={cfg.seed}")
@@ -194,8 +233,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from . import sweep
 
     try:
-        root = Path(args.out) if args.out else results_root()
-        _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
+        root = _results_root(args)
         plan = sweep.plan(args.overrides, root, resume=Path(args.resume) if args.resume else None)
     except ConfigError as err:
         return _fail(err)
@@ -208,7 +246,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if plan.jobs is not None and plan.to_run < len(plan.jobs):
             print(f"crmsim: resuming: {len(plan.jobs) - plan.to_run} jobs already done, "
                   f"{plan.to_run} to run")
-    code = sweep.launch(plan, quiet=args.quiet)
+    try:
+        code = sweep.launch(plan, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"crmsim: interrupted; finished jobs are saved, the rest run with: crmsim run -m "
+              f"--resume {plan.sweep_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:     # the sweep's own directory or plan could not be written
+        print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
+        return EXIT_FAILED
     out = sweep.outcome(plan)
     print(f"crmsim: {len(out.ok)} jobs ok, {len(out.failed)} failed, {len(out.missing)} missing "
           f"in {plan.sweep_dir}")
@@ -222,7 +268,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if out.failed or out.missing or code:
         print(f"crmsim: {len(out.failed) + len(out.missing)} of the sweep's jobs did not finish; "
               f"rerun them with: crmsim run -m --resume {plan.sweep_dir}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return 0
 
 
@@ -248,6 +294,7 @@ def _report_after_sweep(sweep_dir: Path) -> None:
         return
     print(rep.terminal)
     print(f"report: {rep.path / 'report.md'}")
+    _warn_problems(rep.collection)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -259,12 +306,26 @@ def cmd_report(args: argparse.Namespace) -> int:
                                  "directory)"))
     try:
         rep = report.build(root, out=args.out, baseline=args.baseline, plots=not args.no_plots)
+    except ConfigError as err:
+        return _fail(err)
     except report.ReportError as err:
         return _fail(ConfigError("--baseline" if args.baseline else "DIR", args.baseline or args.dir,
                                  "runs that can be compared", str(err)))
+    except OSError as err:     # layout.SaveError: the report could not be written
+        print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
+        return EXIT_FAILED
     print(rep.terminal)
     print(f"report: {rep.path / 'report.md'}")
+    _warn_problems(rep.collection)
     return 0
+
+
+def _warn_problems(collection) -> None:
+    if collection.problems:
+        print(f"crmsim: warning: {len(collection.problems)} files below {collection.root} could "
+              f"not be read (listed above and in the report): "
+              + "; ".join(f"{f}: {why}" for f, why in collection.problems[:3])
+              + (" ..." if len(collection.problems) > 3 else ""), file=sys.stderr)
 
 
 def add_report_command(sub) -> None:
@@ -286,7 +347,7 @@ def add_report_command(sub) -> None:
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return f"crmsim {__version__}"
 
@@ -297,7 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        # Whatever was being written is in a hidden .incomplete directory, removed or listed.
+        print("crmsim: interrupted; runs that finished are saved, nothing half-written is left "
+              "where a report would read it", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

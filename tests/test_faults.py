@@ -33,10 +33,10 @@ INJECT = textwrap.dedent('''
         import signal
 
         import crmsim.api
-        import crmsim.result
+        import crmsim.layout
 
         kinds = dict(item.split("=") for item in faults.split(","))
-        real_simulate, real_dump = crmsim.api.simulate, crmsim.result._dump
+        real_simulate, real_dump = crmsim.api.simulate, crmsim.layout.dump_json
 
         def die():
             os.kill(os.getpid(), signal.SIGKILL)
@@ -53,7 +53,7 @@ INJECT = textwrap.dedent('''
             if kind == "kill":
                 die()
             if kind == "killsave":
-                crmsim.result._dump = dump_then_die
+                crmsim.layout.dump_json = dump_then_die
             return real_simulate(cfg, progress)
 
         crmsim.api.simulate = simulate
