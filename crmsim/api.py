@@ -115,7 +115,16 @@ def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
         return _group_choice_error(missing.group(1), missing.group(2))
     if isinstance(err, OverrideParseException):
         bad = re.search(r"override '([^']*)'", msg)
-        return ConfigError("override", bad.group(1) if bad else list(overrides), _OVERRIDE_SYNTAX)
+        line = bad.group(1) if bad else _unparsable(overrides)
+        if line is None:
+            return ConfigError("override", list(overrides), _OVERRIDE_SYNTAX)
+        key, _, value = line.partition("=")
+        if value and re.search(r"[()\[\]{}, '\"=:]", value):
+            return ConfigError("override", line, _OVERRIDE_SYNTAX,
+                               f"Its value holds characters Hydra's grammar reads (parentheses, "
+                               f"brackets, commas, spaces, quotes): quote it, as {key}='{value}' "
+                               "(in a shell, wrap the whole override in double quotes)")
+        return ConfigError("override", line, _OVERRIDE_SYNTAX)
     unknown = re.search(r"Could not override '([^']+)'", msg)
     if unknown:
         key = unknown.group(1)
@@ -138,6 +147,32 @@ def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
     return ConfigError("overrides", list(overrides), "overrides of existing keys", first)
 
 
+def _unparsable(overrides: Sequence[str]) -> str | None:
+    """The first override Hydra's grammar cannot read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for line in overrides:
+        try:
+            parser.parse_override(line)
+        except Exception:
+            return line
+    return None
+
+
+def _blame_deletion(err: ConfigError, overrides: Sequence[str]) -> ConfigError:
+    """A value missing or an interpolation failing after a ``~key`` deletion: name the deletion
+    (``~market`` would otherwise blame the first key it took with it)."""
+    fallout = err.value in ("???", None) or "interpolation" in err.allowed
+    for line in overrides:
+        key = line[1:].partition("=")[0]
+        if line.startswith("~") and (fallout or err.key == key or err.key.startswith(key + ".")):
+            return ConfigError(key, line, "keys and sections that stay: every one is required "
+                               f"({err.key} has no value once {key} is deleted); set a value "
+                               f"({key}=...) or choose another option instead")
+    return err
+
+
 def load_config(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose the packaged configs with Hydra overrides, e.g. ``["policy=transactional"]``.
 
@@ -155,21 +190,31 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
         with _hydra_context():
             cfg = compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
-        raise _composition_error(err, overrides) from None
+        raise _blame_deletion(_composition_error(err, overrides), overrides) from None
     try:
         typed = config_mod.validate(cfg)
     except ConfigError as err:
         if "schema" in err.allowed:  # a key added with `+`, at the top level or nested
             given = _given(err.key, overrides)
             raise _unknown_key(err.key, err.value if given is None else given) from None
-        raise
+        raise _blame_deletion(err, overrides) from None
+    check_inputs(typed)
+    return cfg
+
+
+def check_inputs(typed: config_mod.CRMConfig) -> None:
+    """What a valid config still needs from the machine: the memory, and a readable edge list
+    (read now, so a missing or malformed file stops the run before anything is simulated or
+    written; the model reads it again, parsing is ~0.4 s per 10^6 edges)."""
     checks.check_memory(typed)
     if typed.network.kind == "edgelist":
-        # Read the edge list now, so a missing or malformed file stops the run before anything
-        # is simulated or written (the model reads it again; parsing is ~0.4 s per 10^6 edges).
         checks.check_edgelist_file(typed.network.path)
-        load_edgelist(typed.network.path, typed.market.n_people)
-    return cfg
+        _read_edgelist(typed.network.path, typed.market.n_people)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_edgelist(path: str, n: int) -> None:
+    load_edgelist(path, n)
 
 
 def simulate(cfg: DictConfig, progress: bool = False) -> Result:

@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -73,20 +72,11 @@ def _fail(err: Exception) -> int:
 
 
 def _check_writable(root: Path, key: str = "CRMSIM_RESULTS") -> None:
+    from .layout import unwritable
+
     check_literal_path(key, str(root))
-    probe = root
-    while not probe.exists():
-        probe = probe.parent
-    # os.access() says yes to root even where nothing can be created (/proc, read-only mounts):
-    # try an anonymous temporary file, which leaves nothing behind.
-    try:
-        if not probe.is_dir():
-            raise NotADirectoryError(probe)
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError:
-        raise ConfigError(key, str(root),
-                          "a directory crmsim can create and write to") from None
+    if unwritable(root) is not None:
+        raise ConfigError(key, str(root), "a directory crmsim can create and write to")
 
 
 def _results_root(args: argparse.Namespace) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from .errors import ConfigError
 
@@ -119,10 +119,18 @@ class NetworkConfig:
     path: str | None = None
 
 
+# People one person tells (and one viral message reaches): message counts per person are int32
+# in the model, so the bound keeps a step's messages per person far below 2^31.
+MAX_TOLD = 1e5
+# Money per event, per step or per run: above this, sums over a market and a run stop being
+# meaningful (and an infinite total is no answer).
+MAX_MONEY = 1e15
+
+
 @dataclass
 class WomConfig:
-    tell_positive: float = _f(0.0)
-    tell_negative: float = _f(0.0)
+    tell_positive: float = _f(0.0, MAX_TOLD)
+    tell_negative: float = _f(0.0, MAX_TOLD)
     recommend_prob: float = _prob()
     complain_to_others_prob: float = _prob()
     strong_rate: float = _prob()
@@ -130,7 +138,7 @@ class WomConfig:
     message_weight: float = _f(0.0)
     sentiment_memory: float = _f(0.0, 1.0)
     viral_prob: float = _prob()
-    viral_reach: float = _f(0.0)
+    viral_reach: float = _f(0.0, MAX_TOLD)
     viral_reputation_hit: float = _f(0.0, 1.0)
 
 
@@ -149,9 +157,9 @@ class ServiceConfig:
     rude_prob: float = _prob()
     rude_shock: float = _f(0.0)
     training_effect: float = _prob()
-    cost_per_encounter: float = _f(0.0)
+    cost_per_encounter: float = _f(0.0, MAX_MONEY)
     satisfied_cost_cut: float = _prob()
-    complaint_cost: float = _f(0.0)
+    complaint_cost: float = _f(0.0, MAX_MONEY)
     recovery_prob: float = _prob()
     recovery_boost: float = _f(0.0, 2.0)
 
@@ -165,11 +173,11 @@ class KnowledgeConfig:
 
 @dataclass
 class FirmConfig:
-    crm_budget: float = _f(0.0)
+    crm_budget: float = _f(0.0, MAX_MONEY)
     quality: float = _f(0.0, 1.0)
     training: float = _f(0.0, 1.0)
     margin: float = _f(0.0, 1.0)
-    fixed_cost: float = _f(0.0)
+    fixed_cost: float = _f(0.0, MAX_MONEY)
     reputation: float = _f(-1.0, 1.0)
     reputation_memory: float = _f(0.0, 1.0)
     service: ServiceConfig = field(default_factory=ServiceConfig)
@@ -290,6 +298,12 @@ def error_from_omegaconf(err: OmegaConfBaseException) -> ConfigError:
     """A ConfigError from OmegaConf's own (key, value, type) complaint."""
     key = getattr(err, "full_key", None) or "config"
     msg = str(err).splitlines()[0]
+    if isinstance(err, InterpolationResolutionError):   # `${...}` that does not resolve
+        node = getattr(err, "child_node", None)
+        written = node._value() if node is not None else getattr(err, "value", None)
+        expected = _expected_type(key)
+        return ConfigError(key, written, (expected + ", or " if expected else "")
+                           + "an interpolation that resolves", f"The interpolation failed: {msg}.")
     if "not in" in msg or "Key '" in msg:
         return ConfigError(key, None, "only keys of the crmsim schema (check the spelling)", msg)
     value = getattr(err, "value", None)

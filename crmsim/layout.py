@@ -73,8 +73,8 @@ class SaveError(OSError):
             reason += " (free some space and run again)"
         elif isinstance(err, OSError) and err.errno == errno.EFBIG:
             reason += " (a file-size limit, see ulimit -f)"
-        super().__init__(getattr(err, "errno", None), f"could not save {target}: {reason}; "
-                         "nothing was written there")
+        super().__init__(f"could not save {target}: {reason}; nothing was written there")
+        self.errno = getattr(err, "errno", None)
         self.target = target
 
 
@@ -134,6 +134,23 @@ def write_dir(target: str | os.PathLike, write: Callable[[Path], None],
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def unwritable(path: Path) -> Path | None:
+    """Where creating ``path`` would fail: its nearest existing ancestor when that is not a
+    directory crmsim can create files in, else None. Nothing is left behind (``os.access``
+    says yes to root even on read-only mounts and /proc, so a temporary file is tried)."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        if not probe.is_dir():
+            return probe
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
+        return probe
+    return None
 
 
 def reserve(parent: Path, name: str) -> Path:

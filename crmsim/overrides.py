@@ -4,6 +4,7 @@ absolute once, against the directory the user ran from, before anything is plann
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,11 @@ def params_of(overrides: Sequence[str]) -> dict[str, Any]:
 
 
 def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A value as Hydra's grammar reads it back: as written when it is a plain path, else
+    quoted (commas, spaces, brackets, parentheses ...)."""
+    if re.fullmatch(r"[\w./~+-]+", text):
+        return text
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def absolute(path: str, cwd: Path) -> str:

@@ -368,7 +368,8 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
     hashes: list[str | None] = [None] * len(jobs)
     seen_replicates: set[tuple[str, ...]] = set()
     for composed, members in groups.items():
-        base = api.load_config(list(composed))
+        # With the first job's values: a group option may need one (network=edgelist, a path).
+        base = api.load_config([*composed, *(o.input_line for o in members[0][1])])
         seen: set[tuple[str, ...]] = set()
         for i, values in members:
             rest = tuple(o.input_line for o in values if o.key_or_group not in replicates)
@@ -379,6 +380,7 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
             for o in values:
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
             prepared = prepare(cfg)
+            api.check_inputs(config_mod.validate(prepared))
             seen.add(rest)
             seen_replicates.add(reps)
             if existing[i]:
@@ -430,10 +432,8 @@ def _sweep_dir_given(overrides: list[str]) -> Path | None:
 
 def check_sweep_dir(path: Path, key: str) -> None:
     """A sweep directory must be (or become) a directory crmsim can write into."""
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    probe = layout.unwritable(path)
+    if probe is not None:
         raise ConfigError(key, str(path), "a directory crmsim can create and write to",
                           f"{probe} is {'a file' if probe.is_file() else 'not writable'}.")
 
@@ -530,7 +530,7 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
 
 def sweep_dir_override(sweep_dir: Path) -> str:
     # Quoted: a path may hold characters Hydra's override grammar reads (commas, spaces).
-    quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
+    quoted = str(sweep_dir).replace("'", "\\'")
     return f"hydra.sweep.dir='{quoted}'"
 
 
@@ -548,7 +548,10 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 def write_manifest(p: Plan) -> None:
     """Write the sweep's plan into its directory. A new sweep gets a directory of its own
-    (``crmsim.layout.reserve``: two sweeps started at once never share one)."""
+    (``crmsim.layout.reserve``: two sweeps started at once never share one); a resumed sweep
+    keeps the plan it has."""
+    if p.resumed:
+        return
     if not p.resumed and not p.named:
         p.sweep_dir = layout.reserve(p.sweep_dir.parent, p.sweep_dir.name)
         p.hydra_overrides = [sweep_dir_override(p.sweep_dir) if o.startswith("hydra.sweep.dir=")

@@ -340,10 +340,8 @@ def check_out(target: Path, root: Path) -> None:
         raise ConfigError("--out", str(target), layout_text,
                           f"It is {what}; crmsim report never replaces anything but its own "
                           "report.")
-    probe = target.parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    probe = layout.unwritable(target.parent)
+    if probe is not None:
         raise ConfigError("--out", str(target), layout_text,
                           f"{probe} is not a directory crmsim can write to.")
 
