@@ -16,10 +16,11 @@ from .errors import ConfigError
 PATH_KEYS = ("network.path",)
 
 
-def parser():
+def parser(config_loader=None):
+    """Hydra's override parser (with a config loader, ``group=glob(*)`` lists the options)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    return OverridesParser.create()
+    return OverridesParser.create(config_loader=config_loader)
 
 
 def key_of(line: str) -> str:

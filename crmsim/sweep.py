@@ -310,9 +310,12 @@ def _expand_basic(primary: DictConfig, task: list[str]) -> tuple[list[list[str]]
 
     params = primary.hydra.sweeper.get("params") or {}
     lines = [f"{k}={v}" for k, v in params.items()] + task
+    from hydra.core.global_hydra import GlobalHydra
+
     try:
-        parsed = ov.parser().parse_overrides(lines)
-        jobs = BasicSweeper.split_arguments(parsed, None)[0]
+        with api._hydra_context():   # glob(*) lists a config group's options: it needs the loader
+            parsed = ov.parser(GlobalHydra.instance().config_loader()).parse_overrides(lines)
+            jobs = BasicSweeper.split_arguments(parsed, None)[0]
     except HydraException as err:
         raise ConfigError("overrides", lines, "key=value or a sweep such as key=a,b or "
                           "key=range(0,10)", str(err).splitlines()[0]) from None
@@ -481,6 +484,11 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
 
     if sweeper == BASIC_SWEEPER:
         job_lines, swept = _expand_basic(primary, task)
+        for group in ("experiment", "hparams_search"):
+            if group in swept:   # its own sweep settings would apply to none of the jobs
+                raise ConfigError(group, choice(task, group), "one option per sweep: each is a "
+                                  f"sweep of its own (crmsim run -m {group}=NAME); run them one "
+                                  "after another (crmsim run --help lists them)")
         if not job_lines:
             raise ConfigError("overrides", " ".join(task), "a sweep of at least one job",
                               "A swept value has no values (e.g. range(0,0)); nothing was run.")
@@ -628,9 +636,13 @@ def launch(p: Plan, quiet: bool = False) -> int:
     argv = ["crmsim", "--multirun", *p.overrides, *p.hydra_overrides]
     app = hydra.main(version_base="1.3", config_path=str(api.config_dir()), config_name="config")(run_job)
     saved = sys.argv
-    saved_parent = os.environ.get(PARENT_ENV)
+    saved_env = {k: os.environ.get(k) for k in (PARENT_ENV, "PYTHONWARNINGS")}
     if p.launcher in LOCAL_LAUNCHERS:      # workers inherit it: see watch_parent
         os.environ[PARENT_ENV] = f"{socket.gethostname()}:{os.getpid()}"
+        # multiprocessing's resource tracker (a helper process of the workers) lists the locks
+        # of workers stopped by Ctrl-C at exit; they are released, the list is noise.
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [
+            saved_env["PYTHONWARNINGS"], "ignore:resource_tracker:UserWarning"]))
     code = 0
     GlobalHydra.instance().clear()
     with Progress(p, quiet):
@@ -642,10 +654,11 @@ def launch(p: Plan, quiet: bool = False) -> int:
         finally:
             sys.argv = saved
             GlobalHydra.instance().clear()
-            if saved_parent is None:
-                os.environ.pop(PARENT_ENV, None)
-            else:
-                os.environ[PARENT_ENV] = saved_parent
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     return code
 
 

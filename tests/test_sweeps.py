@@ -166,5 +166,9 @@ def test_run_help_lists_launchers_experiments_and_searches(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     for text in ("--multirun", "--resume", "launcher", "submitit_slurm", "experiment",
-                 "compare_policies", "hparams_search", "value_chain"):
+                 "hparams_search"):
         assert text in out
+    for group in ("experiment", "launcher", "policy", "hparams_search"):   # discovered, all shown
+        assert api.group_options(group)
+        for option in api.group_options(group):
+            assert option in out, (group, option)
