@@ -160,13 +160,33 @@ def _unparsable(overrides: Sequence[str]) -> str | None:
     return None
 
 
+def _check_one_config(overrides: list[str]) -> None:
+    """What one config cannot hold: swept values, and Hydra settings (only a sweep uses them;
+    here they would be ignored without a word)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for line in overrides:
+        key, _, value = line.lstrip("+~").partition("=")
+        if key.startswith(("hydra.", "hydra/")):
+            raise ConfigError(key, value, "Hydra settings only in a sweep (crmsim run -m); a "
+                              "single run goes to --out DIR (the results root)")
+        try:
+            swept = parser.parse_override(line).is_sweep_override()
+        except Exception:        # a malformed override: composing it says what is wrong
+            continue
+        if swept:
+            raise ConfigError(key, value, "a single value; to run every value, add -m "
+                              f"(crmsim run -m {line}), or use crmsim.compare from Python")
+
+
 def _blame_deletion(err: ConfigError, overrides: Sequence[str]) -> ConfigError:
     """A value missing or an interpolation failing after a ``~key`` deletion: name the deletion
     (``~market`` would otherwise blame the first key it took with it)."""
-    fallout = err.value in ("???", None) or "interpolation" in err.allowed
+    fallout = err.value == "???" or "interpolation" in err.allowed
     for line in overrides:
         key = line[1:].partition("=")[0]
-        if line.startswith("~") and (fallout or err.key == key or err.key.startswith(key + ".")):
+        if line.startswith("~") and (fallout or err.key.startswith(key + ".")):
             return ConfigError(key, line, "keys and sections that stay: every one is required "
                                f"({err.key} has no value once {key} is deleted); set a value "
                                f"({key}=...) or choose another option instead")
@@ -186,6 +206,7 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
         raise ConfigError("overrides", shown, "a list of override strings, e.g. "
                           "load_config([\"policy=idic\", \"seed=3\"])")
     overrides = list(overrides)
+    _check_one_config(overrides)
     try:
         with _hydra_context():
             cfg = compose(config_name="config", overrides=overrides)

@@ -85,24 +85,6 @@ def _results_root(args: argparse.Namespace) -> Path:
     return root
 
 
-def _check_single_run(overrides: list[str]) -> None:
-    """What a single run cannot do: sweep values, and Hydra settings (Hydra runs sweeps only;
-    they would be ignored)."""
-    for line in overrides:
-        if ov.is_hydra(line):
-            raise ConfigError(ov.key_of(line), line.partition("=")[2],
-                              "Hydra settings only in a sweep (crmsim run -m); a single run goes "
-                              "to --out DIR (the results root)")
-        try:
-            sweep_like = ov.parser().parse_override(line).is_sweep_override()
-        except Exception:        # a malformed override: composing it says what is wrong
-            continue
-        if sweep_like:
-            raise ConfigError(ov.key_of(line), line.partition("=")[2],
-                              "a single value; to run every value, add -m (crmsim run -m "
-                              f"{line})")
-
-
 def format_summary(summary: dict) -> str:
     rows = [(k, v) for k, v in summary.items()]
     width = max(len(k) for k, _ in rows)
@@ -124,7 +106,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         overrides = ov.resolve_paths(args.overrides)
-        _check_single_run(overrides)
         sweep.check_plugins(overrides)
         cfg = sweep.prepare(load_config(overrides))
         choices = {g: sweep.choice(overrides, g) for g in ("experiment", "hparams_search")}

@@ -9,6 +9,7 @@ breadth of what people mistype, and that the CLI and the API agree.
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -47,7 +48,7 @@ CASES = [
     case("int-fraction", "market.n_people=2.5", "market.n_people", "2.5", "whole number"),
     case("int-bool", "sim.steps=true", "sim.steps", "True", "whole number >= 1"),
     case("int-exponent", "sim.steps=1e3", "sim.steps", "1000.0", "whole number"),
-    case("float-word", "wom.tell_positive=many", "wom.tell_positive", "'many'", ">= 0"),
+    case("float-word", "wom.tell_positive=many", "wom.tell_positive", "'many'", "[0, 100000]"),
     case("float-garbled", "wom.viral_prob=.5.5", "wom.viral_prob", "'.5.5'", "[0, 1]"),
     case("float-null", "firm.quality=null", "firm.quality", "None", "[0, 1]"),
     case("bool-word", "policy.tactics.ads.enabled=yes", "policy.tactics.ads.enabled", "'yes'",
@@ -74,7 +75,7 @@ CASES = [
     case("step-longer-than-year", "sim.period_days=400", "sim.period_days", "400.0", "(0, 365]"),
     case("tactic-share-above-one", "policy.tactics.ads.share=1.5", "policy.tactics.ads.share",
          "1.5", "[0, 1]"),
-    case("negative-budget", "firm.crm_budget=-1", "firm.crm_budget", "-1.0", ">= 0"),
+    case("negative-budget", "firm.crm_budget=-1", "firm.crm_budget", "-1.0", "[0, 1e+15]"),
     case("huge-spend", "market.spend.mean=1e13", "market.spend.mean", "10000000000000.0", "1e+12"),
     case("maturity-above-one", "policy=gartner policy.params.maturity.vision=2",
          "policy.params.maturity.vision", "2", "[0, 1]"),
@@ -97,7 +98,7 @@ CASES = [
     case("nan", "market.spend.mean=nan", "market.spend.mean", "nan", "(0, 1e+12]"),
     case("inf", "market.spend.mean=inf", "market.spend.mean", "inf", "(0, 1e+12]"),
     case("minus-inf", "market.spend.mean=-inf", "market.spend.mean", "-inf", "(0, 1e+12]"),
-    case("nan-budget", "firm.crm_budget=nan", "firm.crm_budget", "nan", ">= 0"),
+    case("nan-budget", "firm.crm_budget=nan", "firm.crm_budget", "nan", "[0, 1e+15]"),
     case("inf-rate", "market.churn.alpha=inf", "market.churn.alpha", "inf", "> 0"),
     case("nan-tactic-param", "policy.tactics.ads.lift=nan", "policy.tactics.ads.lift", "nan",
          "finite"),
@@ -183,6 +184,50 @@ CASES = [
          edges=b"0 0\n5 5\n"),
     case("edgelist-binary", EDGES, "network.path", "edges.txt", EDGE_FILE,
          edges=bytes(range(256))),
+]
+
+
+# -- issue 11: inputs a careless user gives (each names its key; nothing is written)
+CASES += [
+    # absurd but once allowed: bounded where no value could mean anything (int32 message counts,
+    # money whose totals would be infinite)
+    case("tell-positive-absurd", "wom.tell_positive=1e12", "wom.tell_positive", "1000000000000.0",
+         "[0, 100000]"),
+    case("tell-negative-absurd", "wom.tell_negative=1e9", "wom.tell_negative", "1000000000.0",
+         "[0, 100000]"),
+    case("viral-reach-absurd", "wom.viral_reach=1e12", "wom.viral_reach", "1000000000000.0",
+         "[0, 100000]"),
+    case("fixed-cost-absurd", "firm.fixed_cost=1e308", "firm.fixed_cost", "1e+308", "1e+15"),
+    case("budget-absurd", "firm.crm_budget=1e300", "firm.crm_budget", "1e+300", "1e+15"),
+    # more people than the machine's memory holds (2e9 people need ~1.4 TB by the benchmarks'
+    # bytes per person; test_memory_estimate_refuses_before_allocating pins the arithmetic)
+    case("people-beyond-memory", "market.n_people=2000000000", "market.n_people", "2000000000",
+         "memory this machine has available"),
+    # interpolations that do not resolve: the message shows what was written and why it failed
+    case("interpolation-unknown-key", "firm.quality=${nonexistent}", "firm.quality",
+         "'${nonexistent}'", "interpolation that resolves"),
+    case("interpolation-bad-argument", "firm.crm_budget=${per_person:abc}", "firm.crm_budget",
+         "'${per_person:abc}'", "could not convert string to float"),
+    case("interpolation-unset-env", "firm.quality=${oc.env:CRMSIM_TEST_UNSET_VARIABLE}",
+         "firm.quality", "'${oc.env:CRMSIM_TEST_UNSET_VARIABLE}'", "CRMSIM_TEST_UNSET_VARIABLE"),
+    # deleting a section blames the deletion, not the first key it took with it
+    case("delete-market", "~market", "market", "'~market'", "every one is required"),
+    case("delete-firm", "~firm", "firm", "'~firm'", "every one is required"),
+    case("delete-n-people", "~market.n_people", "market.n_people", ("None", "'~market.n_people'"),
+         ("whole number", "every one is required")),
+    # an unquoted path with parentheses: the message says that quoting fixes it
+    case("unquoted-parentheses", "network=edgelist network.path=/data/friends(2).csv", "override",
+         "friends(2).csv", "network.path='/data/friends(2).csv'"),
+    # a compressed edge list is not "no edges"
+    case("edgelist-gzip", EDGES, "network.path", "edges.txt", "gzip-compressed",
+         edges=gzip.compress(b"0 1\n1 2\n")),
+    # a sweep without -m, and Hydra settings a single run would ignore
+    case("sweep-without-m", "seed=0,1", "seed", "'0,1'", "add -m"),
+    case("range-without-m", "seed=range(0,3)", "seed", "range(0,3)", "add -m"),
+    case("hydra-run-dir", "hydra.run.dir=elsewhere", "hydra.run.dir", "'elsewhere'",
+         "only in a sweep"),
+    case("hydra-chdir-single-run", "hydra.job.chdir=true", "hydra.job.chdir", "'true'",
+         "only in a sweep"),
 ]
 
 
