@@ -250,20 +250,20 @@ def write_report_mark(directory: Path, source: Path, version: str) -> None:
 
 
 def is_report(path: Path) -> bool:
-    """A directory a report wrote: it carries ``REPORT_MARK`` (or, from before the mark, holds
-    only a report's files, with report.md written by crmsim), and no run or sweep."""
+    """A directory a report wrote, holding nothing else: its files are a report's (tables,
+    report.md, PNG plots) and it carries ``REPORT_MARK`` (or, from before the mark, its
+    report.md was written by crmsim). A file added by hand makes it the user's."""
     if not path.is_dir() or path.is_symlink():
         return False
     names = {p.name for p in path.iterdir()}
-    if SUMMARY in names or MANIFEST in names:
+    ours = all((path / n).is_file() and not (path / n).is_symlink()
+               and (n in REPORT_FILES or n == REPORT_MARK or n.endswith(".png")) for n in names)
+    if not ours or not set(REPORT_FILES) <= names:
         return False
     if REPORT_MARK in names:
-        return all((path / n).is_file() for n in names)
-    if not set(REPORT_FILES) <= names:
-        return False
-    ours = all((path / n).is_file() and (n in REPORT_FILES or n.endswith(".png")) for n in names)
+        return True
     try:
         with open(path / "report.md") as f:
-            return ours and f.readline().startswith("# crmsim report")
-    except OSError:
+            return f.readline().startswith("# crmsim report")
+    except (OSError, UnicodeDecodeError):
         return False

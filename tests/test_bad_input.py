@@ -394,3 +394,175 @@ def test_results_root_on_a_read_only_filesystem_exits_2(monkeypatch, capsys):
     monkeypatch.setenv("CRMSIM_RESULTS", "/proc/crmsim-results")
     assert main(["run", "-q", *SMALL]) == EXIT_BAD_INPUT
     assert_one_paragraph(capsys.readouterr().err, "CRMSIM_RESULTS")
+
+
+# -- issue 11: bad input beyond one config (sweeps, reports, the Python API); nothing written
+
+
+def test_named_pipe_as_edge_list_is_named_as_such(tmp_path, workdir, capsys):
+    fifo = tmp_path / "edges.fifo"
+    os.mkfifo(fifo)
+    assert main(["run", "-q", *SMALL, "network=edgelist", f"network.path={fifo}"]) == EXIT_BAD_INPUT
+    err = " ".join(capsys.readouterr().err.split())
+    assert_one_paragraph(err, "network.path")
+    assert "named pipe" in err and "does not exist" not in err
+    assert list(workdir.iterdir()) == []
+
+
+def test_memory_estimate_refuses_before_allocating(monkeypatch):
+    # The arithmetic, independent of this machine: 10^7 people need 10^7 x BYTES_PER_PERSON.
+    from crmsim import checks
+
+    cfg = crmsim.load_config(["market.n_people=10000000", "sim.record_customers=false"])
+    typed = crmsim.config.validate(cfg)
+    assert checks.memory_needed(typed) == 10**7 * checks.BYTES_PER_PERSON
+    monkeypatch.setattr(checks, "memory_available", lambda: 2 * 10**9)
+    with pytest.raises(ConfigError) as info:
+        crmsim.load_config(["market.n_people=10000000"])
+    assert info.value.key == "market.n_people" and "2.0 GB" in str(info.value)
+    with pytest.raises(ConfigError):     # simulate checks too (a config made before)
+        crmsim.simulate(cfg)
+    monkeypatch.setattr(checks, "memory_available", lambda: None)   # unknown: not refused
+    crmsim.load_config(["market.n_people=10000000"])
+
+
+@pytest.mark.parametrize("sweep, key", [
+    (["seed=range(0,0)"], "overrides"),                          # no jobs
+    (["hydra.sweep.dir={file}/sweep", "seed=0,1"], "hydra.sweep.dir"),
+    (["hydra.sweep.dir=/proc/crmsim-sweep", "seed=0,1"], "hydra.sweep.dir"),
+    (["hydra.sweep.dir=sweeps/${now:%H}", "seed=0,1"], "hydra.sweep.dir"),
+    (["experiment=compare_policies,strategy_map"], "experiment"),   # each is a sweep itself
+])
+def test_sweep_settings_that_cannot_work_exit_2_and_write_nothing(sweep, key, workdir, capsys):
+    (workdir / "afile").write_text("mine")
+    sweep = [s.replace("{file}", str(workdir / "afile")) for s in sweep]
+    assert main(["run", "-m", "-q", *SMALL, *sweep]) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, key)
+    assert sorted(p.name for p in workdir.iterdir()) == ["afile"]
+    assert (workdir / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", ["--out", "CRMSIM_RESULTS"])
+def test_results_root_holding_an_interpolation_exits_2(where, workdir, monkeypatch, capsys):
+    root = str(workdir / "runs_${now:%H}")
+    args = ["run", "-m", "-q", *SMALL, "seed=0,1"]
+    if where == "--out":
+        args[2:2] = ["--out", root]
+    else:
+        monkeypatch.setenv("CRMSIM_RESULTS", root)
+    assert main(args) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, where)
+    assert list(workdir.iterdir()) == []
+
+
+def test_empty_results_variable_means_the_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRMSIM_RESULTS", "")
+    assert main(["run", "-q", *SMALL]) == 0
+    assert len(list((tmp_path / "results" / "runs").iterdir())) == 1
+
+
+# -- crmsim report --out: only ever replaces a report it wrote
+
+
+@pytest.fixture
+def reported(tmp_path, monkeypatch):
+    """Two finished runs below results/, and their report (results/report)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRMSIM_RESULTS", str(tmp_path / "results"))
+    for policy in ("transactional", "idic"):
+        assert main(["run", "-q", *SMALL, f"policy={policy}"]) == 0
+    assert main(["report", "results", "--no-plots"]) == 0
+    return tmp_path
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("out", [
+    "mine.txt",            # a user's file
+    "notes",               # a user's directory
+    "empty",               # even an empty directory: a report does not take what is not its own
+    "results",             # the runs themselves
+    "results/runs",        # a directory of runs
+    ".",                   # the working directory, holding the runs
+    "mine.txt/report",     # below a file
+    "/proc/crmsim-report",  # a place nothing can be written
+])
+def test_report_out_that_is_not_a_report_exits_2_and_touches_nothing(out, reported, capsys):
+    (reported / "mine.txt").write_text("my notes")
+    (reported / "notes").mkdir()
+    (reported / "notes" / "a.md").write_text("keep me")
+    (reported / "empty").mkdir()
+    before = _tree(reported)
+    capsys.readouterr()
+    assert main(["report", "results", "--out", out, "--no-plots"]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_paragraph(captured.err, "--out")
+    assert _tree(reported) == before
+
+
+def test_report_replaces_its_own_report_only(reported, capsys):
+    first = reported / "results" / "report"
+    assert (first / "report.md").is_file()
+    # Its own report, at the default place and at --out: replaced.
+    assert main(["report", "results", "--no-plots"]) == 0
+    assert main(["report", "results", "--out", "elsewhere", "--no-plots"]) == 0
+    assert main(["report", "results", "--out", "elsewhere", "--no-plots"]) == 0
+    assert (reported / "elsewhere" / "report.md").is_file()
+    # A report directory the user added a file to is no longer only a report: refused.
+    (reported / "elsewhere" / "my-notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["report", "results", "--out", "elsewhere", "--no-plots"]) == EXIT_BAD_INPUT
+    assert (reported / "elsewhere" / "my-notes.txt").read_text() == "mine"
+
+
+def test_report_baseline_naming_no_variant_exits_2(reported, capsys):
+    capsys.readouterr()
+    assert main(["report", "results", "--baseline", "nosuch", "--no-plots"]) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, "--baseline")
+    # runs that do not differ: there is no variant a baseline could name
+    only = reported / "results" / "runs"
+    for run in sorted(only.iterdir())[1:]:
+        if (run / "summary.json").exists():
+            (run / "summary.json").unlink()
+    assert main(["report", "results", "--baseline", "transactional", "--no-plots"]) == EXIT_BAD_INPUT
+    assert "no variant" in " ".join(capsys.readouterr().err.split())
+
+
+# -- the Python API: misuse gets ConfigError (a ValueError) naming the argument
+
+
+@pytest.mark.parametrize("call, key", [
+    (lambda: crmsim.load_config("seed=3"), "overrides"),
+    (lambda: crmsim.load_config(["seed=3", 4]), "overrides"),
+    (lambda: crmsim.simulate(["seed=3"]), "cfg"),
+    (lambda: crmsim.simulate("seed=3"), "cfg"),
+    (lambda: crmsim.compare({"a": SMALL}, seeds=[]), "seeds"),
+    (lambda: crmsim.compare({"a": SMALL}, seeds=[0, -1]), "seeds"),
+    (lambda: crmsim.compare({"a": SMALL}, seeds=0), "seeds"),
+    (lambda: crmsim.compare({"a": SMALL}, n_jobs=0), "n_jobs"),
+    (lambda: crmsim.compare({"a": SMALL}, kpis=["nosuch"]), "kpis"),
+    (lambda: crmsim.compare({"a": SMALL}, kpis="npv_profit"), "kpis"),
+    (lambda: crmsim.compare({}), "variants"),
+    (lambda: crmsim.compare({"a": "policy=idic"}), "variants['a']"),
+    (lambda: crmsim.compare({"a": SMALL}, baseline="b"), "baseline"),
+])
+def test_api_misuse_names_the_argument(call, key, workdir):
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert info.value.key == key, str(info.value)
+    assert str(info.value).startswith(f"Invalid value for '{key}': ")
+    assert list(workdir.iterdir()) == []
+
+
+def test_compare_counts_a_repeated_seed_once():
+    variants = {"transactional": SMALL, "idic": [*SMALL, "policy=idic"]}
+    with pytest.warns(UserWarning, match="repeated seeds"):
+        table = crmsim.compare(variants, seeds=[0, 0, 1])
+    runs = table.attrs["runs"]
+    assert sorted(runs["seed"]) == [0, 0, 1, 1]       # two markets per variant, not three
+    assert set(table["n"]) == {2}
