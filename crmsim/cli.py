@@ -14,7 +14,6 @@ allowed, and exit code 2.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import textwrap
@@ -116,9 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = simulate(cfg, progress=not args.quiet)
     result.meta.update(params=ov.params_of(overrides), seed=cfg.seed,
                        study=OmegaConf.to_container(cfg.study, resolve=True))
-    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
     try:
-        target = layout.reserve(root / study, stamp)
+        target = layout.reserve(root / study, layout.stamp())
         try:
             result.save(target)
         except BaseException:
@@ -295,8 +293,9 @@ def _warn_problems(collection) -> None:
     if collection.problems:
         print(f"crmsim: warning: {len(collection.problems)} files below {collection.root} could "
               f"not be read (listed above and in the report): "
-              + "; ".join(f"{f}: {why}" for f, why in collection.problems[:3])
-              + (" ..." if len(collection.problems) > 3 else ""), file=sys.stderr)
+              + "; ".join(f"{f}: {why}" for f, why in collection.problems[:10])
+              + (f"; ... {len(collection.problems) - 10} more" if len(collection.problems) > 10
+                 else ""), file=sys.stderr)
 
 
 def add_report_command(sub) -> None:

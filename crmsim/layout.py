@@ -18,6 +18,7 @@ This module depends on nothing else in crmsim: every other module may use it.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import math
@@ -151,6 +152,11 @@ def unwritable(path: Path) -> Path | None:
     except OSError:
         return probe
     return None
+
+
+def stamp() -> str:
+    """The name of a new run or sweep directory: the local date and time, to the microsecond."""
+    return dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
 
 
 def reserve(parent: Path, name: str) -> Path:

@@ -286,10 +286,6 @@ class Plan:
         }
 
 
-def _stamp() -> str:
-    return dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-
-
 def _compose_primary(overrides: list[str]) -> DictConfig:
     """The sweep's primary config, composed the way Hydra composes it for the sweeper."""
     from hydra.core.global_hydra import GlobalHydra
@@ -472,7 +468,7 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
     elif user_dir:
         sweep_dir = user_dir
     else:
-        sweep_dir = (root / study / _stamp()).absolute()
+        sweep_dir = (root / study / layout.stamp()).absolute()
     hydra_overrides = ["hydra.job.name=crmsim", sweep_dir_override(sweep_dir)]
     if primary.study.design and sweeper == BASIC_SWEEPER:
         from .analysis import sensitivity
