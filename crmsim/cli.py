@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import overrides as ov
 from .errors import ConfigError
+from .layout import SUMMARY
 from .overrides import check_literal_path
 
 EXIT_FAILED = 1          # a run or a sweep that did not finish (saving failed, jobs failed)
@@ -231,9 +232,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if out.ok and not args.no_report:
         _report_after_sweep(plan.sweep_dir)
     for name, error in out.failed:
-        print(f"  failed   {name}: {error} (see {plan.sweep_dir / name / 'summary.json'})", file=sys.stderr)
+        print(f"  failed   {name}: {error} (see {plan.sweep_dir / name / SUMMARY})", file=sys.stderr)
     for name in out.missing:
-        print(f"  missing  {name}: no summary.json; rerun with --resume {plan.sweep_dir}", file=sys.stderr)
+        print(f"  missing  {name}: no {SUMMARY}; rerun with --resume {plan.sweep_dir}", file=sys.stderr)
     if out.failed or out.missing or code:
         print(f"crmsim: {len(out.failed) + len(out.missing)} of the sweep's jobs did not finish; "
               f"rerun them with: crmsim run -m --resume {plan.sweep_dir}", file=sys.stderr)

@@ -588,9 +588,9 @@ class Progress:
 
     def _done(self) -> int:
         if self.plan.jobs is not None:
-            paths = [self.plan.sweep_dir / j.dir / "summary.json" for j in self.plan.jobs if not j.skip]
+            paths = [self.plan.sweep_dir / j.dir / layout.SUMMARY for j in self.plan.jobs if not j.skip]
         else:
-            paths = list(self.plan.sweep_dir.glob("*/summary.json"))
+            paths = list(self.plan.sweep_dir.glob(f"*/{layout.SUMMARY}"))
         n = 0
         for path in paths:
             try:
@@ -671,7 +671,7 @@ def outcome(p: Plan) -> Outcome:
         dirs = [j.dir for j in p.jobs]
     else:
         dirs = sorted((d.name for d in p.sweep_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
-                       and (d / "summary.json").exists()), key=lambda s: (len(s), s))
+                       and (d / layout.SUMMARY).exists()), key=lambda s: (len(s), s))
     out = Outcome([], [], [])
     for name in dirs:
         doc = read_summary(p.sweep_dir / name)

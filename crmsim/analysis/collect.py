@@ -49,7 +49,7 @@ class Collection:
 def _seed_from_config(run: Path) -> Any:
     """Runs saved before summaries carried the seed: read it from their config."""
     try:
-        return OmegaConf.load(run / "config.yaml").get("seed")
+        return OmegaConf.load(run / layout.CONFIG).get("seed")
     except Exception:  # a missing or unreadable config: the seed is unknown, not an error
         return None
 
@@ -155,8 +155,9 @@ def collect(root: str | os.PathLike) -> Collection:
                 continue
             if path not in seen:
                 params.update(dict.fromkeys(p))
-                records.append({"run": path, "status": layout.MISSING, "error": "no summary.json: the job "
-                                "did not finish (rerun the sweep with --resume)",
+                records.append({"run": path, "status": layout.MISSING,
+                                "error": f"no {layout.SUMMARY}: the job did not finish (rerun the "
+                                         "sweep with --resume)",
                                 "seed": p.get("seed"), "_params": p, "_kpis": {}})
 
     taken = set(BASE_COLUMNS) | set(kpis) | {"variant", "stratum", "replicate"}

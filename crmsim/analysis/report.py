@@ -361,7 +361,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike | None = None,
     check_out(target, root)
     c = collect(root)
     if c.runs.empty:
-        raise ReportError(f"no runs below {root} (a run is a directory with a summary.json)")
+        raise ReportError(f"no runs below {root} (a run is a directory with a {layout.SUMMARY})")
     if baseline is not None and (c.design or any(s != "basic" for s in c.sweepers)):
         raise ReportError(f"baseline {baseline!r}: these runs are "
                           + ("a sensitivity design" if c.design else "an optimiser's trials")
