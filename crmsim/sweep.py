@@ -37,7 +37,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, layout, metrics
+from . import api, checks, layout, metrics
 from . import config as config_mod
 from . import overrides as ov
 from .errors import ConfigError
@@ -347,9 +347,11 @@ def _is_group(key: str) -> bool:
     return key.startswith("hydra") or (api.config_dir() / key).is_dir()
 
 
-def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[bool]) -> list[str | None]:
+def _check_jobs(jobs: list[list[str]], replicates: list[str],
+                existing: list[bool]) -> tuple[list[str | None], int]:
     """Compose and check every job's config; return the config hash of each job in ``existing``
-    (a finished run is in its directory: resume compares hashes), None for the others.
+    (a finished run is in its directory: resume compares hashes), None for the others, and the
+    memory the largest job needs (``crmsim.checks.memory_needed``).
 
     Composing is the slow part, so jobs that pick the same config-group options share one
     composition and their plain values are set on a copy, as Hydra sets them after composing.
@@ -365,6 +367,7 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
         composed = tuple(o.input_line for o in parsed if o not in values)
         groups.setdefault(composed, []).append((i, values))
     hashes: list[str | None] = [None] * len(jobs)
+    peak = 0
     seen_replicates: set[tuple[str, ...]] = set()
     for composed, members in groups.items():
         # With the first job's values: a group option may need one (network=edgelist, a path).
@@ -378,13 +381,36 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
             cfg = base.copy()
             for o in values:
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
-            prepared = prepare(cfg)
-            api.check_inputs(config_mod.validate(prepared))
+            prepared = prepare(cfg, validate=False)
+            typed = config_mod.validate(prepared)
+            api.check_inputs(typed)
+            peak = max(peak, checks.memory_needed(typed))
             seen.add(rest)
             seen_replicates.add(reps)
             if existing[i]:
                 hashes[i] = config_hash(prepared)
-    return hashes
+    return hashes, peak
+
+
+def _check_parallel_memory(primary: DictConfig, launcher: str, peak: int, to_run: int) -> None:
+    """Jobs that each fit in memory may not fit side by side: refuse a parallel launcher's
+    ``n_jobs`` that would run more of them at once than the available memory holds."""
+    if launcher != "JoblibLauncher" or to_run < 2:
+        return
+    n_jobs = primary.hydra.launcher.get("n_jobs", 1)
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return                       # joblib's own error
+    cores = os.cpu_count() or 1
+    at_once = min(to_run, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
+    have = checks.memory_available()
+    if have is None or at_once < 2 or peak * at_once <= have:
+        return
+    fit = max(1, have // max(peak, 1))
+    raise ConfigError("hydra.launcher.n_jobs", n_jobs,
+                      f"at most {fit} jobs at once, as many as fit side by side in the memory "
+                      f"this machine has available now ({have / 1e9:,.1f} GB)",
+                      f"Each job needs about {peak / 1e9:,.1f} GB; run with "
+                      f"hydra.launcher.n_jobs={fit} (or launcher=serial).")
 
 
 def _launcher_only(line: str) -> bool:
@@ -497,7 +523,8 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
                               "nothing was run.")
         olds = [read_summary(sweep_dir / name) for name in names]
         finished = [bool(o and o.get("status") == "ok") for o in olds]
-        hashes = _check_jobs(job_lines, replicates, finished)
+        hashes, peak = _check_jobs(job_lines, replicates, finished)
+        _check_parallel_memory(primary, launcher, peak, sum(not d for d in hashes))
         jobs = []
         for lines, name, old, digest in zip(job_lines, names, olds, hashes, strict=True):
             if digest and old.get("config_hash") != digest:

@@ -566,3 +566,17 @@ def test_compare_counts_a_repeated_seed_once():
     runs = table.attrs["runs"]
     assert sorted(runs["seed"]) == [0, 0, 1, 1]       # two markets per variant, not three
     assert set(table["n"]) == {2}
+
+
+def test_parallel_jobs_that_do_not_fit_side_by_side_are_refused(workdir, monkeypatch, capsys):
+    from crmsim import checks
+
+    one = checks.memory_needed(crmsim.config.validate(crmsim.load_config(SMALL)))
+    monkeypatch.setattr(checks, "memory_available", lambda: int(2.5 * one))   # two jobs fit
+    args = ["run", "-m", "-q", "--no-report", *SMALL, "seed=0,1,2,3"]
+    assert main([*args, "hydra.launcher.n_jobs=4"]) == EXIT_BAD_INPUT
+    err = " ".join(capsys.readouterr().err.split())
+    assert_one_paragraph(err, "hydra.launcher.n_jobs")
+    assert "hydra.launcher.n_jobs=2" in err
+    assert list(workdir.iterdir()) == []
+    assert main([*args, "launcher=serial"]) == 0          # one at a time: fits
