@@ -259,8 +259,8 @@ def _report_after_sweep(sweep_dir: Path) -> None:
 
     try:
         rep = report.build(sweep_dir)
-    except (report.ReportError, ValueError) as err:
-        print(f"crmsim: no report: {err}", file=sys.stderr)
+    except (report.ReportError, ValueError, OSError) as err:   # the runs are saved regardless
+        print(_paragraph(f"crmsim: no report: {err}"), file=sys.stderr)
         return
     print(rep.terminal)
     print(f"report: {rep.path / 'report.md'}")
