@@ -248,6 +248,17 @@ def summary_problem(directory: Path) -> str | None:
     return None
 
 
+RUN_FILES = (SUMMARY, CONFIG, TIMESERIES, CUSTOMERS, EVENTS)
+
+
+def is_run(path: Path) -> bool:
+    """A directory holding only a run's files (finished, failed, or what is left of one): a
+    sweep may replace it when it reruns the job; anything else in it makes it the user's."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    return all(p.name in RUN_FILES or p.name.startswith(".") for p in path.iterdir())
+
+
 # ---------------------------------------------------------------------------------------------
 # Reports: what a report may replace.
 

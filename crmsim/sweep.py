@@ -157,7 +157,7 @@ def run_job(cfg: DictConfig) -> float:
             raise FileExistsError(f"{job_dir} holds a finished run of another config")
         result = api.simulate(prepared)
         result.meta.update(meta)
-        result.save(job_dir, replace=True)
+        result.save(job_dir, replace=layout.is_run)
         _drop_interrupted(job_dir)
         return float(result.summary.get(objective, math.nan))
     except Exception as err:
@@ -165,7 +165,8 @@ def run_job(cfg: DictConfig) -> float:
             raise
         try:
             save_failure(job_dir, err, traceback.format_exc(),
-                         config=prepared if prepared is not None else cfg, meta=meta, replace=True)
+                         config=prepared if prepared is not None else cfg, meta=meta,
+                         replace=layout.is_run)
         except OSError as save_err:
             print(f"crmsim: job {job_dir.name}: {err if isinstance(err, OSError) else save_err}",
                   file=sys.stderr)
@@ -452,6 +453,10 @@ def _sweep_dir_given(overrides: list[str]) -> Path | None:
         raise ConfigError("hydra.sweep.dir", raw, "one directory path")
     path = Path(value).expanduser().absolute()
     check_sweep_dir(path, "hydra.sweep.dir")
+    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).is_file():
+        raise ConfigError("hydra.sweep.dir", str(path), "a new or empty directory, or a sweep's "
+                          f"own (it holds {MANIFEST})", "It holds files crmsim did not write; "
+                          "a sweep never writes into them.")
     return path
 
 
@@ -521,6 +526,15 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
                               "version of crmsim makes the same way",
                               f"Its {MANIFEST} lists other jobs than its overrides give now; "
                               "nothing was run.")
+        if user_dir is not None and (user_dir / MANIFEST).is_file():
+            # Another sweep's directory: its plan (and the jobs it still misses) stays its own.
+            own = _read_manifest(user_dir, "hydra.sweep.dir")
+            if [j.get("dir") for j in own.get("jobs") or []] != names:
+                raise ConfigError("hydra.sweep.dir", str(user_dir), "a new directory, or a "
+                                  "sweep's own with the same jobs",
+                                  f"It holds another sweep ({MANIFEST}); finish that one with "
+                                  f"crmsim run -m --resume {user_dir}, or sweep into a new "
+                                  "directory.")
         olds = [read_summary(sweep_dir / name) for name in names]
         finished = [bool(o and o.get("status") == "ok") for o in olds]
         hashes, peak = _check_jobs(job_lines, replicates, finished)
@@ -565,13 +579,13 @@ def sweep_dir_override(sweep_dir: Path) -> str:
     return f"hydra.sweep.dir='{quoted}'"
 
 
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    ov.check_literal_path("--resume", str(directory))
+def _read_manifest(directory: Path, key: str = "--resume") -> dict[str, Any]:
+    ov.check_literal_path(key, str(directory))
     doc, why = layout.read_json(directory / MANIFEST)
     if why is None and not (isinstance(doc, dict) and isinstance(doc.get("overrides"), list)):
         why = "not a sweep's plan"
     if why:
-        raise ConfigError("--resume", str(directory),
+        raise ConfigError(key, str(directory),
                           f"a sweep directory written by crmsim run -m (it holds {MANIFEST})",
                           f"Its {MANIFEST} is {why}.")
     return doc

@@ -432,14 +432,30 @@ def test_memory_estimate_refuses_before_allocating(monkeypatch):
     (["hydra.sweep.dir=/proc/crmsim-sweep", "seed=0,1"], "hydra.sweep.dir"),
     (["hydra.sweep.dir=sweeps/${now:%H}", "seed=0,1"], "hydra.sweep.dir"),
     (["experiment=compare_policies,strategy_map"], "experiment"),   # each is a sweep itself
+    (["hydra.sweep.dir={dir}", "seed=0,1"], "hydra.sweep.dir"),      # a user's directory
 ])
 def test_sweep_settings_that_cannot_work_exit_2_and_write_nothing(sweep, key, workdir, capsys):
     (workdir / "afile").write_text("mine")
-    sweep = [s.replace("{file}", str(workdir / "afile")) for s in sweep]
+    (workdir / "adir").mkdir()
+    (workdir / "adir" / "0").write_text("mine too")       # what a job would be named
+    sweep = [s.replace("{file}", str(workdir / "afile")).replace("{dir}", str(workdir / "adir"))
+             for s in sweep]
     assert main(["run", "-m", "-q", *SMALL, *sweep]) == EXIT_BAD_INPUT
     assert_one_paragraph(capsys.readouterr().err, key)
-    assert sorted(p.name for p in workdir.iterdir()) == ["afile"]
+    assert sorted(p.name for p in workdir.rglob("*")) == ["0", "adir", "afile"]
     assert (workdir / "afile").read_text() == "mine"
+    assert (workdir / "adir" / "0").read_text() == "mine too"
+
+
+def test_sweeping_into_another_sweeps_directory_is_refused(workdir, capsys):
+    assert main(["run", "-m", "-q", "--no-report", "launcher=serial", *SMALL, "seed=0,1"]) == 0
+    sweep = next((workdir / "results" / "runs").iterdir())
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["run", "-m", "-q", "--no-report", "launcher=serial", *SMALL, "seed=2,3",
+                 f"hydra.sweep.dir={sweep}"]) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, "hydra.sweep.dir")
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("where", ["--out", "CRMSIM_RESULTS"])
