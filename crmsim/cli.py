@@ -162,9 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "an experiment's hydra.sweeper.params), one job each, run by the "
                           "launcher (launcher=local|submitit_local|submitit_slurm|ray)")
     run.add_argument("--resume", metavar="DIR",
-                     help="rerun a sweep into its directory DIR: jobs whose summary says ok for "
-                          "the same config are skipped, the rest run again (implies -m; without "
-                          "overrides, the sweep's own are used)")
+                     help="finish the sweep in DIR with its own overrides: jobs whose summary "
+                          "says ok for the same config are skipped, failed and missing ones run "
+                          "again (implies -m; only launcher=... and hydra.launcher.*=... may be "
+                          "given, to change where the jobs run)")
     run.add_argument("--no-report", action="store_true",
                      help="after a sweep, skip the report (write it later with crmsim report DIR)")
     run.set_defaults(func=cmd_run)
@@ -312,7 +313,9 @@ def add_report_command(sub) -> None:
                      help="the variant to compare with, e.g. transactional or policy=transactional "
                           "(default: the study's study.baseline, else policy=transactional, else "
                           "the first variant)")
-    rep.add_argument("--out", metavar="DIR", help="where to write the report (default DIR/report)")
+    rep.add_argument("--out", metavar="DIR",
+                     help="where to write the report (default DIR/report): a new directory, or "
+                          "a report crmsim wrote, which is replaced; anything else is refused")
     rep.add_argument("--no-plots", action="store_true", help="tables only")
     rep.set_defaults(func=cmd_report)
 

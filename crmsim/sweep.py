@@ -152,7 +152,8 @@ def run_job(cfg: DictConfig) -> float:
             meta["params"].update({k: OmegaConf.select(prepared, k) for k in design_keys})
         digest = config_hash(prepared)
         if finished and old.get("config_hash") == digest:
-            return float((old.get("kpis") or {}).get(objective, math.nan) or math.nan)
+            value = (old.get("kpis") or {}).get(objective)
+            return float(value) if isinstance(value, int | float) else math.nan
         if finished:
             raise FileExistsError(f"{job_dir} holds a finished run of another config")
         result = api.simulate(prepared)
