@@ -14,15 +14,16 @@ from .config import CRMConfig
 from .errors import ConfigError
 
 # Memory of a built model per person, measured by `make bench` (benchmarks/README.md: 530-650
-# bytes per customer above the interpreter at 10^5-10^7 people, mean degree 10), rounded up;
-# each further neighbour (network.mean_degree above 10) adds an int32 index and a float32 and a
-# float64 weight in both directions.
-BYTES_PER_PERSON = 700
+# bytes per customer above the interpreter at 10^5-10^7 people, mean degree 10). The lower end
+# is used: a run is refused only when it cannot fit, not when it might not. Each further
+# neighbour (network.mean_degree above 10) adds an int32 index, a float32 and a float64 weight.
+BYTES_PER_PERSON = 530
 BYTES_PER_EXTRA_NEIGHBOUR = 16
 BENCH_DEGREE = 10
-# Arrays that grow with the run: the customer table (sim.record_customers) and the event log
-# (sim.record_events, one row per person and step at most; a row is ~32 bytes).
-BYTES_PER_CUSTOMER_ROW = 200
+# What a run builds at its end: the customer table (sim.record_customers; 34 columns, 148
+# bytes per person measured at 10^5) and the event log (sim.record_events; at most one row per
+# person and step, ~32 bytes a row).
+BYTES_PER_CUSTOMER_ROW = 148
 BYTES_PER_EVENT = 32
 
 

@@ -199,7 +199,7 @@ CASES += [
          "[0, 100000]"),
     case("fixed-cost-absurd", "firm.fixed_cost=1e308", "firm.fixed_cost", "1e+308", "1e+15"),
     case("budget-absurd", "firm.crm_budget=1e300", "firm.crm_budget", "1e+300", "1e+15"),
-    # more people than the machine's memory holds (2e9 people need ~1.4 TB by the benchmarks'
+    # more people than the machine's memory holds (2e9 people need ~1.4 TB at the benchmarks'
     # bytes per person; test_memory_estimate_refuses_before_allocating pins the arithmetic)
     case("people-beyond-memory", "market.n_people=2000000000", "market.n_people", "2000000000",
          "memory this machine has available"),
