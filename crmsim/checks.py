@@ -30,7 +30,8 @@ BYTES_PER_EVENT = 32
 def memory_needed(c: CRMConfig) -> int:
     """Bytes a run of ``c`` needs at its peak, estimated from the benchmarks."""
     n = int(c.market.n_people)
-    degree = c.network.mean_degree if c.network.kind != "complete" else n - 1
+    # The complete network is never materialised; an edge list's size is known once it is read.
+    degree = c.network.mean_degree if c.network.kind not in ("complete", "edgelist") else 0.0
     per_person = BYTES_PER_PERSON + BYTES_PER_EXTRA_NEIGHBOUR * max(0.0, degree - BENCH_DEGREE)
     if c.sim.record_customers:
         per_person += BYTES_PER_CUSTOMER_ROW

@@ -596,3 +596,16 @@ def test_parallel_jobs_that_do_not_fit_side_by_side_are_refused(workdir, monkeyp
     assert "hydra.launcher.n_jobs=2" in err
     assert list(workdir.iterdir()) == []
     assert main([*args, "launcher=serial"]) == 0          # one at a time: fits
+
+
+def test_memory_estimate_counts_only_the_edges_that_are_stored():
+    from crmsim import checks
+
+    def need(*overrides):
+        cfg = crmsim.load_config(["market.n_people=100000", "sim.record_customers=false", *overrides])
+        return checks.memory_needed(crmsim.config.validate(cfg))
+
+    base = need()
+    assert need("network=complete") == base          # never materialised: no edges stored
+    assert need("network.mean_degree=30") == base + 100000 * 20 * checks.BYTES_PER_EXTRA_NEIGHBOUR
+    assert need("sim.record_customers=true") == base + 100000 * checks.BYTES_PER_CUSTOMER_ROW
