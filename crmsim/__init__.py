@@ -6,12 +6,11 @@
     >>> result.summary["npv_profit"]
 """
 
-__version__ = "0.1.0"
-
-from .analysis import compare  # noqa: E402
-from .api import load_config, simulate  # noqa: E402
-from .errors import ConfigError  # noqa: E402
-from .model import CRMModel  # noqa: E402
-from .result import Result  # noqa: E402
+from ._version import __version__
+from .analysis import compare
+from .api import load_config, simulate
+from .errors import ConfigError
+from .model import CRMModel
+from .result import Result
 
 __all__ = ["CRMModel", "ConfigError", "Result", "__version__", "compare", "load_config", "simulate"]

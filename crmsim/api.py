@@ -2,172 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
-import difflib
-import functools
-import importlib.resources
-import re
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-
 import pandas as pd
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
+from . import checks, metrics, validation
 from . import config as config_mod
-from . import metrics, validation
+from .compose import (  # noqa: F401 (the public names of composing a config, re-exported)
+    _composition_error,
+    _hydra_context,
+    check_inputs,
+    config_dir,
+    config_groups,
+    group_options,
+    load_config,
+)
 from .errors import ConfigError
 from .model import CRMModel
-from .network import load_edgelist
 from .result import Result
 
 
-def config_dir() -> Path:
-    """The packaged Hydra configs (``configs/`` in the source tree)."""
-    return Path(str(importlib.resources.files("crmsim.configs")))
-
-
-def group_options(group: str) -> list[str]:
-    """The options of a config group, e.g. ``group_options("policy")``."""
-    path = config_dir() / group
-    return sorted(p.stem for p in path.glob("*.yaml")) if path.is_dir() else []
-
-
-def config_groups() -> list[str]:
-    return sorted(p.name for p in config_dir().iterdir()
-                  if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml")))
-
-
-@contextlib.contextmanager
-def _hydra_context() -> Iterator[None]:
-    """Hydra's compose API, usable any number of times, even inside a running Hydra app."""
-    gh = GlobalHydra.instance()
-    saved = None
-    if gh.is_initialized():
-        saved = gh.hydra
-        gh.clear()
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3",
-                                   job_name="crmsim"):
-            yield
-    finally:
-        if saved is not None:
-            GlobalHydra.instance().initialize(saved)
-
-
-def _all_keys(node, prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in node.items():
-        keys.append(prefix + str(k))
-        if isinstance(v, dict):
-            keys.extend(_all_keys(v, f"{prefix}{k}."))
-    return keys
-
-
-@functools.cache
-def _default_keys() -> tuple[str, ...]:
-    """Every key of the default config (composing it takes ~0.1 s, so once per process)."""
-    with _hydra_context():
-        base = OmegaConf.to_container(compose(config_name="config"), resolve=False)
-    return tuple(_all_keys(base))
-
-
-def _unknown_key(key: str, value: object) -> ConfigError:
-    close = difflib.get_close_matches(key, _default_keys(), n=3)
-    hint = f"Did you mean {' or '.join(close)}?" if close else ""
-    return ConfigError(key, value, "only keys of the crmsim schema (`crmsim run --help`)", hint)
-
-
-_OVERRIDE_SYNTAX = "key=value, group=option, +key=value or ~key (Hydra override syntax)"
-
-
-def _given(key: str, overrides: Sequence[str]) -> str | None:
-    """The value the user wrote for ``key`` (with or without a ``+``/``++``/``~`` prefix); the
-    last one, as in Hydra."""
-    return next((o.partition("=")[2] for o in reversed(overrides)
-                 if o.lstrip("+~").startswith(key + "=")), None)
-
-
-def _group_choice_error(group: str, value: object) -> ConfigError:
-    options = group_options(group)
-    return ConfigError(group, value, "one of " + ", ".join(options) if options
-                       else "an existing config group")
-
-
-def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
-    msg = str(err)
-    first = msg.splitlines()[0] if msg else type(err).__name__
-    if isinstance(err, ValueError) and "Config group override" in msg:
-        # Hydra's own ValueError for `sim=3` or `market=null`: it does not say which group.
-        groups = set(config_groups())
-        group = next((o.partition("=")[0].lstrip("+~") for o in overrides
-                      if o.partition("=")[0].lstrip("+~") in groups), None)
-        if group is None:  # `=5`: no key at all
-            bad = next((o for o in overrides if not o.partition("=")[0].lstrip("+~")), overrides)
-            return ConfigError("override", bad, _OVERRIDE_SYNTAX)
-        return _group_choice_error(group, _given(group, overrides))
-    missing = re.search(r"Could not (?:find|load) '([\w/]+)/([^']+)'", msg)
-    if missing:
-        return _group_choice_error(missing.group(1), missing.group(2))
-    if isinstance(err, OverrideParseException):
-        bad = re.search(r"override '([^']*)'", msg)
-        return ConfigError("override", bad.group(1) if bad else list(overrides), _OVERRIDE_SYNTAX)
-    unknown = re.search(r"Could not override '([^']+)'", msg)
-    if unknown:
-        key = unknown.group(1)
-        inner = getattr(err.__cause__, "full_key", None)
-        if inner and inner != key:  # `network={a: 1}`: the unknown key is network.a
-            return _unknown_key(inner, _given(key, overrides))
-        if key in config_groups():  # an optional group, not in the defaults: `lever=promotion`
-            return ConfigError(key, _given(key, overrides),
-                               f"+{key}=OPTION (the group is added with '+'), OPTION one of "
-                               + ", ".join(group_options(key)))
-        return _unknown_key(key, _given(key, overrides))
-    exists = re.search(r"An item is already at '([^']+)'", msg)
-    if exists:
-        key = exists.group(1)
-        return ConfigError(key, _given(key, overrides),
-                           f"an override without '+', since the key exists ({key}=VALUE)")
-    cause = err.__cause__
-    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-        return config_mod.error_from_omegaconf(cause)
-    return ConfigError("overrides", list(overrides), "overrides of existing keys", first)
-
-
-def load_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose the packaged configs with Hydra overrides, e.g. ``["policy=transactional"]``.
-
-    Works from any directory, in notebooks and scripts, any number of times. The result is
-    checked against the schema; a bad value raises ``ConfigError``.
-    """
-    config_mod.register_schema()
-    overrides = list(overrides)
-    try:
-        with _hydra_context():
-            cfg = compose(config_name="config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException, ValueError) as err:
-        raise _composition_error(err, overrides) from None
-    try:
-        typed = validation.validate(cfg)
-    except ConfigError as err:
-        if "schema" in err.allowed:  # a key added with `+`, at the top level or nested
-            given = _given(err.key, overrides)
-            raise _unknown_key(err.key, err.value if given is None else given) from None
-        raise
-    if typed.network.kind == "edgelist":
-        # Read the edge list now, so a missing or malformed file stops the run before anything
-        # is simulated or written (the model reads it again; parsing is ~0.4 s per 10^6 edges).
-        load_edgelist(typed.network.path, typed.market.n_people)
-    return cfg
-
-
 def simulate(cfg: DictConfig, progress: bool = False) -> Result:
-    """Run one simulation of ``cfg`` and return its ``Result``."""
+    """Run one simulation of ``cfg`` (from ``load_config``) and return its ``Result``."""
+    if not isinstance(cfg, DictConfig | dict | config_mod.CRMConfig):
+        raise ConfigError("cfg", cfg if not isinstance(cfg, list | tuple) else list(cfg),
+                          "a config from crmsim.load_config([...overrides]), e.g. "
+                          "simulate(load_config([\"seed=3\"]))")
     typed = validation.validate(cfg)
+    checks.check_memory(typed)
     model = CRMModel(typed)
     for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
                   leave=False):

@@ -14,16 +14,19 @@ allowed, and exit code 2.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
+from . import overrides as ov
 from .errors import ConfigError
+from .layout import SUMMARY
+from .overrides import check_literal_path
 
-EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1          # a run or a sweep that did not finish (saving failed, jobs failed)
+EXIT_BAD_INPUT = 2       # nothing was run or written
+EXIT_INTERRUPTED = 130   # Ctrl-C: 128 + SIGINT, as shells report it
 
 CANONICAL_KEYS = """\
   seed                                   one seed drives every random stream
@@ -44,8 +47,8 @@ CANONICAL_KEYS = """\
 
 
 def results_root() -> Path:
-    """Where runs land: ``$CRMSIM_RESULTS`` or ``./results``."""
-    return Path(os.environ.get("CRMSIM_RESULTS", "results"))
+    """Where runs land: ``$CRMSIM_RESULTS`` (unset or empty: ``./results``)."""
+    return Path(os.environ.get("CRMSIM_RESULTS") or "results")
 
 
 def _groups_help() -> str:
@@ -57,33 +60,29 @@ def _groups_help() -> str:
     return "\n".join(lines)
 
 
-def _fail(err: Exception) -> int:
+def _paragraph(text: str) -> str:
     # Paths and keys stay whole so they can be copied from the message.
-    text = textwrap.fill(f"crmsim: error: {err}", width=100, subsequent_indent="  ",
-                         break_on_hyphens=False, break_long_words=False)
-    print(text, file=sys.stderr)
+    return textwrap.fill(text, width=100, subsequent_indent="  ", break_on_hyphens=False,
+                         break_long_words=False)
+
+
+def _fail(err: Exception) -> int:
+    print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
-def _new_run_dir(root: Path, study: str = "runs") -> Path:
-    stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    return root / study / stamp
-
-
 def _check_writable(root: Path, key: str = "CRMSIM_RESULTS") -> None:
-    probe = root
-    while not probe.exists():
-        probe = probe.parent
-    # os.access() says yes to root even where nothing can be created (/proc, read-only mounts):
-    # try an anonymous temporary file, which leaves nothing behind.
-    try:
-        if not probe.is_dir():
-            raise NotADirectoryError(probe)
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError:
-        raise ConfigError(key, str(root),
-                          "a directory crmsim can create and write to") from None
+    from .layout import unwritable
+
+    check_literal_path(key, str(root))
+    if unwritable(root) is not None:
+        raise ConfigError(key, str(root), "a directory crmsim can create and write to")
+
+
+def _results_root(args: argparse.Namespace) -> Path:
+    root = Path(args.out) if args.out else results_root()
+    _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
+    return root
 
 
 def format_summary(summary: dict) -> str:
@@ -102,22 +101,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_sweep(args)
     from omegaconf import OmegaConf
 
-    from . import sweep
+    from . import layout, sweep
     from .api import load_config, simulate
 
     try:
-        sweep.check_plugins(args.overrides)
-        cfg = sweep.prepare(load_config(args.overrides))
-        choices = {g: sweep.choice(args.overrides, g) for g in ("experiment", "hparams_search")}
+        overrides = ov.resolve_paths(args.overrides)
+        sweep.check_plugins(overrides)
+        cfg = sweep.prepare(load_config(overrides))
+        choices = {g: sweep.choice(overrides, g) for g in ("experiment", "hparams_search")}
         study = sweep.study_name(cfg, choices)
-        root = Path(args.out) if args.out else results_root()
-        _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
+        root = _results_root(args)
     except ConfigError as err:
         return _fail(err)
     result = simulate(cfg, progress=not args.quiet)
-    result.meta.update(params=sweep.params_of(args.overrides), seed=cfg.seed,
+    result.meta.update(params=ov.params_of(overrides), seed=cfg.seed,
                        study=OmegaConf.to_container(cfg.study, resolve=True))
-    target = result.save(_new_run_dir(root, study))
+    try:
+        target = layout.reserve(root / study, layout.stamp())
+        try:
+            result.save(target)
+        except BaseException:
+            layout.release(target)
+            raise
+    except OSError as err:   # layout.SaveError: the directory and the reason
+        print(_paragraph(f"crmsim: error: the run finished but {err}. Its results are lost: "
+                         "run it again once the problem is fixed."), file=sys.stderr)
+        return EXIT_FAILED
     s = result.summary
     print(f"crmsim: {s['n_people']:,} people, {s['steps']} steps, policy={cfg.policy.name}, "
           f"seed={cfg.seed}")
@@ -153,9 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "an experiment's hydra.sweeper.params), one job each, run by the "
                           "launcher (launcher=local|submitit_local|submitit_slurm|ray)")
     run.add_argument("--resume", metavar="DIR",
-                     help="rerun a sweep into its directory DIR: jobs whose summary says ok for "
-                          "the same config are skipped, the rest run again (implies -m; without "
-                          "overrides, the sweep's own are used)")
+                     help="finish the sweep in DIR with its own overrides: jobs whose summary "
+                          "says ok for the same config are skipped, failed and missing ones run "
+                          "again (implies -m; only launcher=... and hydra.launcher.*=... may be "
+                          "given, to change where the jobs run)")
     run.add_argument("--no-report", action="store_true",
                      help="after a sweep, skip the report (write it later with crmsim report DIR)")
     run.set_defaults(func=cmd_run)
@@ -194,8 +204,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from . import sweep
 
     try:
-        root = Path(args.out) if args.out else results_root()
-        _check_writable(root, "--out" if args.out else "CRMSIM_RESULTS")
+        root = _results_root(args)
         plan = sweep.plan(args.overrides, root, resume=Path(args.resume) if args.resume else None)
     except ConfigError as err:
         return _fail(err)
@@ -208,7 +217,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if plan.jobs is not None and plan.to_run < len(plan.jobs):
             print(f"crmsim: resuming: {len(plan.jobs) - plan.to_run} jobs already done, "
                   f"{plan.to_run} to run")
-    code = sweep.launch(plan, quiet=args.quiet)
+    try:
+        code = sweep.launch(plan, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"crmsim: interrupted; finished jobs are saved, the rest run with: crmsim run -m "
+              f"--resume {plan.sweep_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:     # the sweep's own directory or plan could not be written
+        print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
+        return EXIT_FAILED
     out = sweep.outcome(plan)
     print(f"crmsim: {len(out.ok)} jobs ok, {len(out.failed)} failed, {len(out.missing)} missing "
           f"in {plan.sweep_dir}")
@@ -216,13 +233,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if out.ok and not args.no_report:
         _report_after_sweep(plan.sweep_dir)
     for name, error in out.failed:
-        print(f"  failed   {name}: {error} (see {plan.sweep_dir / name / 'summary.json'})", file=sys.stderr)
+        print(f"  failed   {name}: {error} (see {plan.sweep_dir / name / SUMMARY})", file=sys.stderr)
     for name in out.missing:
-        print(f"  missing  {name}: no summary.json; rerun with --resume {plan.sweep_dir}", file=sys.stderr)
+        print(f"  missing  {name}: no {SUMMARY}; rerun with --resume {plan.sweep_dir}", file=sys.stderr)
     if out.failed or out.missing or code:
         print(f"crmsim: {len(out.failed) + len(out.missing)} of the sweep's jobs did not finish; "
               f"rerun them with: crmsim run -m --resume {plan.sweep_dir}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return 0
 
 
@@ -243,11 +260,12 @@ def _report_after_sweep(sweep_dir: Path) -> None:
 
     try:
         rep = report.build(sweep_dir)
-    except (report.ReportError, ValueError) as err:
-        print(f"crmsim: no report: {err}", file=sys.stderr)
+    except (report.ReportError, ValueError, OSError) as err:   # the runs are saved regardless
+        print(_paragraph(f"crmsim: no report: {err}"), file=sys.stderr)
         return
     print(rep.terminal)
     print(f"report: {rep.path / 'report.md'}")
+    _warn_problems(rep.collection)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -259,12 +277,27 @@ def cmd_report(args: argparse.Namespace) -> int:
                                  "directory)"))
     try:
         rep = report.build(root, out=args.out, baseline=args.baseline, plots=not args.no_plots)
+    except ConfigError as err:
+        return _fail(err)
     except report.ReportError as err:
         return _fail(ConfigError("--baseline" if args.baseline else "DIR", args.baseline or args.dir,
                                  "runs that can be compared", str(err)))
+    except OSError as err:     # layout.SaveError: the report could not be written
+        print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
+        return EXIT_FAILED
     print(rep.terminal)
     print(f"report: {rep.path / 'report.md'}")
+    _warn_problems(rep.collection)
     return 0
+
+
+def _warn_problems(collection) -> None:
+    if collection.problems:
+        print(f"crmsim: warning: {len(collection.problems)} files below {collection.root} could "
+              f"not be read (listed above and in the report): "
+              + "; ".join(f"{f}: {why}" for f, why in collection.problems[:10])
+              + (f"; ... {len(collection.problems) - 10} more" if len(collection.problems) > 10
+                 else ""), file=sys.stderr)
 
 
 def add_report_command(sub) -> None:
@@ -280,13 +313,15 @@ def add_report_command(sub) -> None:
                      help="the variant to compare with, e.g. transactional or policy=transactional "
                           "(default: the study's study.baseline, else policy=transactional, else "
                           "the first variant)")
-    rep.add_argument("--out", metavar="DIR", help="where to write the report (default DIR/report)")
+    rep.add_argument("--out", metavar="DIR",
+                     help="where to write the report (default DIR/report): a new directory, or "
+                          "a report crmsim wrote, which is replaced; anything else is refused")
     rep.add_argument("--no-plots", action="store_true", help="tables only")
     rep.set_defaults(func=cmd_report)
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return f"crmsim {__version__}"
 
@@ -297,7 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        # Whatever was being written is in a hidden .incomplete directory, removed or listed.
+        print("crmsim: interrupted; runs that finished are saved, nothing half-written is left "
+              "where a report would read it", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

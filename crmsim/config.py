@@ -10,16 +10,13 @@ per step (the step length ``sim.period_days`` is only the resolution).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from .constraints import Interval, Options
-from .errors import ConfigError
 
 NETWORK_KINDS = ("small_world", "scale_free", "random", "complete", "edgelist")
 
@@ -158,10 +155,18 @@ class NetworkConfig:
     path: str | None = None
 
 
+# People one person tells (and one viral message reaches): message counts per person are int32
+# in the model, so the bound keeps a step's messages per person far below 2^31.
+MAX_TOLD = 1e5
+# Money per event, per step or per run: above this, sums over a market and a run stop being
+# meaningful (and an infinite total is no answer).
+MAX_MONEY = 1e15
+
+
 @dataclass
 class WomConfig:
-    tell_positive: float = _f(0.0)
-    tell_negative: float = _f(0.0)
+    tell_positive: float = _f(0.0, MAX_TOLD)
+    tell_negative: float = _f(0.0, MAX_TOLD)
     recommend_prob: float = _prob()
     complain_to_others_prob: float = _prob()
     strong_rate: float = _prob()
@@ -169,7 +174,7 @@ class WomConfig:
     message_weight: float = _f(0.0)
     sentiment_half_life_days: float = _f(0.0, lo_open=True)
     viral_prob: float = _prob()
-    viral_reach: float = _f(0.0)
+    viral_reach: float = _f(0.0, MAX_TOLD)
     viral_reputation_hit: float = _f(0.0, 1.0)
 
 
@@ -188,9 +193,9 @@ class ServiceConfig:
     rude_prob: float = _prob()
     rude_shock: float = _f(0.0)
     training_effect: float = _prob()
-    cost_per_encounter: float = _f(0.0)
+    cost_per_encounter: float = _f(0.0, MAX_MONEY)
     satisfied_cost_cut: float = _prob()
-    complaint_cost: float = _f(0.0)
+    complaint_cost: float = _f(0.0, MAX_MONEY)
     recovery_prob: float = _prob()
     recovery_boost: float = _f(0.0, 2.0)
 
@@ -210,11 +215,11 @@ class CollectionConfig:
 
 @dataclass
 class FirmConfig:
-    crm_budget: float = _f(0.0)                      # per year
+    crm_budget: float = _f(0.0, MAX_MONEY)           # per year
     quality: float = _f(0.0, 1.0)
     training: float = _f(0.0, 1.0)
     margin: float = _f(0.0, 1.0)
-    fixed_cost: float = _f(0.0)                      # per year
+    fixed_cost: float = _f(0.0, MAX_MONEY)           # per year
     reputation: float = _f(-1.0, 1.0)
     reputation_half_life_days: float = _f(0.0, lo_open=True)
     service: ServiceConfig = field(default_factory=ServiceConfig)
@@ -278,36 +283,3 @@ def register_schema() -> None:
 OmegaConf.register_new_resolver(
     "per_person", lambda amount, *, _root_: float(amount) * _root_.market.n_people, replace=True
 )
-
-
-def error_from_omegaconf(err: OmegaConfBaseException) -> ConfigError:
-    """A ConfigError from OmegaConf's own (key, value, type) complaint."""
-    key = getattr(err, "full_key", None) or "config"
-    msg = str(err).splitlines()[0]
-    if "not in" in msg or "Key '" in msg:
-        return ConfigError(key, None, "only keys of the crmsim schema (check the spelling)", msg)
-    value = getattr(err, "value", None)
-    expected = _expected_type(key)
-    return ConfigError(key, value, expected or "a value of the type the schema declares")
-
-
-def _expected_type(key: str) -> str | None:
-    """What the schema declares for ``key``, in words."""
-    node: Any = CRMConfig
-    for part in key.split("."):
-        hints = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
-        if part not in hints:
-            return None
-        f = hints[part]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        node = default if dataclasses.is_dataclass(default) else f
-    if dataclasses.is_dataclass(node):  # `market.spend=3`: a whole section replaced by a value
-        return "a section with the keys " + ", ".join(g.name for g in dataclasses.fields(node))
-    if not isinstance(node, dataclasses.Field):
-        return None
-    words = {"int": "a whole number", "float": "a number", "bool": "true or false",
-             "str": "a string", "str | None": "a path or null",
-             "list[str]": "a list of names in brackets, e.g. [a,b]"}
-    base = words.get(str(node.type), f"a value of type {node.type}")
-    constraint = node.metadata.get("constraint")
-    return constraint.describe() if constraint else base

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from .compose import load_config
 from .config import CRMConfig
 from .errors import ConfigError
+from .policies import Policy
 from .validation import validate
 
 # "argument not given", as opposed to None, which Mesa passes to mean "no seed: draw one".
@@ -81,8 +83,6 @@ def _override(key: str, value: Any) -> str:
 
 def apply_params(cfg: DictConfig, params: Mapping[str, Any]) -> DictConfig:
     """``params`` applied to a copy of a composed config (a group option brings its file)."""
-    from .api import load_config  # local: api imports the model, which imports this module
-
     cfg = copy.deepcopy(cfg)
     for key, value in params.items():
         if key in GROUPS and isinstance(value, str):
@@ -100,9 +100,6 @@ def model_config(cfg: Any, policy: Any, rng: Any, params: dict[str, Any]) -> tup
     Hydra overrides. ``policy``: a ``Policy`` object, or a policy's config name (a keyword like
     any other). ``params``: config keys and values. Raises ``ConfigError`` for bad input.
     """
-    from .api import load_config
-    from .policies import Policy
-
     params = dict(params)
     if policy is not None and not isinstance(policy, Policy):
         params["policy"] = policy

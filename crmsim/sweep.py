@@ -14,14 +14,16 @@ summary says ``ok`` for the same config (``crmsim.result.config_hash``) and reru
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import json
 import math
 import os
-import re
 import shlex
 import shutil
+import signal
+import socket
 import sys
 import threading
 import time
@@ -35,13 +37,15 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, metrics, validation
+from . import api, checks, layout, metrics, validation
 from . import config as config_mod
+from . import overrides as ov
 from .errors import ConfigError
-from .result import config_hash, read_summary, save_failure
+from .layout import MANIFEST, read_summary
+from .overrides import params_of
+from .result import config_hash, save_failure
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-MANIFEST = "sweep.json"
 NAME_LIMIT = 200   # longest job directory name built from its values (file systems allow 255)
 
 # Config-group choices that need a plugin from an extra: (group, option or "*") -> module, extra.
@@ -51,16 +55,6 @@ PLUGINS = {
     ("launcher", "ray"): ("hydra_plugins.hydra_ray_launcher", "ray"),
     ("hparams_search", "*"): ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
 }
-
-
-def _parser():
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    return OverridesParser.create()
-
-
-def _is_hydra(line: str) -> bool:
-    return line.lstrip("+~").startswith(("hydra.", "hydra/"))
 
 
 def check_plugins(overrides: Sequence[str]) -> None:
@@ -99,13 +93,19 @@ def check_study(cfg: DictConfig) -> None:
         raise ConfigError("study.replicates", list(study.replicates), "a list of config keys")
 
 
-def prepare(cfg: DictConfig, validate: bool = True) -> DictConfig:
-    """The config a job runs: a copy of ``cfg`` with its design point applied, checked
-    (``validate=False`` leaves the schema check to ``simulate``, which makes it anyway).
+def prepare(cfg: DictConfig, validate: bool = True, cwd: Path | None = None) -> DictConfig:
+    """The config a job runs: a copy of ``cfg`` with its design point applied and its file
+    paths made absolute against ``cwd`` (the directory crmsim was run from; default the current
+    one), checked (``validate=False`` leaves the schema check to ``simulate``, which makes it
+    anyway).
 
     Raises ``ConfigError`` (key, value, what is allowed) on the first problem.
     """
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    for key in ov.PATH_KEYS:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if isinstance(value, str) and value and "${" not in value:
+            OmegaConf.update(cfg, key, ov.absolute(value, cwd or Path.cwd()))
     check_study(cfg)
     if cfg.study.design:
         from .analysis import sensitivity
@@ -118,19 +118,6 @@ def prepare(cfg: DictConfig, validate: bool = True) -> DictConfig:
     return cfg
 
 
-def params_of(overrides: Sequence[str]) -> dict[str, Any]:
-    """``{key: value}`` of a job's overrides, values typed as Hydra reads them."""
-    out: dict[str, Any] = {}
-    for o in _parser().parse_overrides(list(overrides)):
-        if o.is_hydra_override():
-            continue
-        try:
-            out[o.key_or_group] = o.value()
-        except Exception:  # a value Hydra cannot type: keep what was written
-            out[o.key_or_group] = o.get_value_element_as_str()
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # The job: what every launcher runs, in whatever process or machine it picks.
 
@@ -139,11 +126,13 @@ def run_job(cfg: DictConfig) -> float:
 
     Never raises for a failing simulation: the failure is written to the job's summary.json
     (status ``failed``, the error and its traceback) and the objective is NaN, so the sweep goes
-    on and an optimiser records a failed trial.
+    on and an optimiser records a failed trial. A job that cannot save at all (a full disk)
+    says so in one line on stderr and is left missing, for ``--resume``.
     """
     from hydra.core.hydra_config import HydraConfig
 
     hc = HydraConfig.get()
+    watch_parent()
     job_dir = Path(hc.runtime.output_dir)
     task = list(hc.overrides.task)
     meta: dict[str, Any] = {
@@ -153,31 +142,98 @@ def run_job(cfg: DictConfig) -> float:
     }
     objective = str(cfg.study.objective) if "study" in cfg else "npv_profit"
     old = read_summary(job_dir)
-    finished = bool(old and old.get("status") == "ok")
+    finished = bool(old and old.get("status") == layout.OK)
     prepared = None
     try:
-        prepared = prepare(cfg, validate=False)
+        prepared = prepare(cfg, validate=False, cwd=Path(hc.runtime.cwd))
         meta["seed"] = prepared.seed
         if prepared.study.design:
             design_keys = list(prepared.study.design.bounds)
             meta["params"].update({k: OmegaConf.select(prepared, k) for k in design_keys})
         digest = config_hash(prepared)
         if finished and old.get("config_hash") == digest:
-            return float(old.get("kpis", {}).get(objective, math.nan))
+            value = (old.get("kpis") or {}).get(objective)
+            return float(value) if isinstance(value, int | float) else math.nan
         if finished:
             raise FileExistsError(f"{job_dir} holds a finished run of another config")
         result = api.simulate(prepared)
         result.meta.update(meta)
-        result.save(job_dir, replace=True)
+        result.save(job_dir, replace=layout.is_run)
         _drop_interrupted(job_dir)
         return float(result.summary.get(objective, math.nan))
     except Exception as err:
         if finished:   # a finished run is never overwritten, not even by a failure record
             raise
-        save_failure(job_dir, err, traceback.format_exc(), config=prepared if prepared is not None else cfg,
-                     meta=meta, replace=True)
+        try:
+            save_failure(job_dir, err, traceback.format_exc(),
+                         config=prepared if prepared is not None else cfg, meta=meta,
+                         replace=layout.is_run)
+        except OSError as save_err:
+            print(f"crmsim: job {job_dir.name}: {err if isinstance(err, OSError) else save_err}",
+                  file=sys.stderr)
+            return math.nan
         _drop_interrupted(job_dir)
         return math.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers stop with the sweep: a launcher's worker processes on this machine watch the crmsim
+# process that started the sweep and exit when it is gone (killed, crashed, interrupted).
+
+PARENT_ENV = "CRMSIM_SWEEP_PARENT"     # "<host>:<pid>" of the process running a local sweep
+WATCH_SECONDS = 0.5
+# Launchers whose workers run on this machine, as children of the sweep's process.
+LOCAL_LAUNCHERS = ("JoblibLauncher", "LocalLauncher", "BasicLauncher")
+_watching = False
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux), to tell it from a later one with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    if Path("/proc/self/stat").exists():
+        return started is not None and _start_time(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def watch_parent() -> None:
+    """In a worker of a local sweep: exit as soon as the sweep's process is gone, and leave
+    Ctrl-C to it (a terminal sends it to every process of the sweep; the sweep's process stops
+    the workers itself). Does nothing in the sweep's own process or on another machine."""
+    global _watching
+    host, _, pid_text = os.environ.get(PARENT_ENV, "").rpartition(":")
+    if _watching or not pid_text.isdigit() or host != socket.gethostname():
+        return
+    parent = int(pid_text)
+    if parent == os.getpid():
+        return
+    _watching = True
+    direct = os.getppid() == parent
+    started = _start_time(parent)
+    with contextlib.suppress(ValueError):     # only the main thread may set a handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_SECONDS)
+            # A child is handed to another parent the moment its parent dies.
+            if (os.getppid() != parent) if direct else not _alive(parent, started):
+                os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="crmsim-watch-parent", daemon=True).start()
 
 
 def _drop_interrupted(job_dir: Path) -> None:
@@ -185,7 +241,7 @@ def _drop_interrupted(job_dir: Path) -> None:
     ``.<job>.XXXXXXXX.incomplete`` siblings): the job now has its own record, and a report
     would otherwise list the job as incomplete forever. The name is matched exactly, so
     ``seed=1`` never takes ``seed=1.5``'s."""
-    pattern = re.compile(re.escape(f".{job_dir.name}.") + r"[a-z0-9_]{8}\.incomplete")
+    pattern = layout.incomplete_pattern(job_dir.name)
     for path in job_dir.parent.iterdir():
         if pattern.fullmatch(path.name) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -214,6 +270,7 @@ class Plan:
     jobs: list[Job] | None            # None: the sweeper decides as it goes (Optuna)
     expected: int | None
     resumed: bool = False
+    named: bool = False               # the user named the sweep directory (hydra.sweep.dir)
     created: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
 
     @property
@@ -231,10 +288,6 @@ class Plan:
         }
 
 
-def _stamp() -> str:
-    return dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-
-
 def _compose_primary(overrides: list[str]) -> DictConfig:
     """The sweep's primary config, composed the way Hydra composes it for the sweeper."""
     from hydra.core.global_hydra import GlobalHydra
@@ -246,7 +299,7 @@ def _compose_primary(overrides: list[str]) -> DictConfig:
             return loader.load_configuration(config_name="config", overrides=overrides,
                                              run_mode=RunMode.MULTIRUN)
         except (HydraException, OmegaConfBaseException, ValueError) as err:
-            raise api._composition_error(err, [o for o in overrides if not _is_hydra(o)]) from None
+            raise api._composition_error(err, [o for o in overrides if not ov.is_hydra(o)]) from None
 
 
 def _expand_basic(primary: DictConfig, task: list[str]) -> tuple[list[list[str]], list[str]]:
@@ -255,9 +308,12 @@ def _expand_basic(primary: DictConfig, task: list[str]) -> tuple[list[list[str]]
 
     params = primary.hydra.sweeper.get("params") or {}
     lines = [f"{k}={v}" for k, v in params.items()] + task
+    from hydra.core.global_hydra import GlobalHydra
+
     try:
-        parsed = _parser().parse_overrides(lines)
-        jobs = BasicSweeper.split_arguments(parsed, None)[0]
+        with api._hydra_context():   # glob(*) lists a config group's options: it needs the loader
+            parsed = ov.parser(GlobalHydra.instance().config_loader()).parse_overrides(lines)
+            jobs = BasicSweeper.split_arguments(parsed, None)[0]
     except HydraException as err:
         raise ConfigError("overrides", lines, "key=value or a sweep such as key=a,b or "
                           "key=range(0,10)", str(err).splitlines()[0]) from None
@@ -270,7 +326,7 @@ def _job_dirs(jobs: list[list[str]]) -> tuple[list[str], list[str], bool]:
     """Directory names: the overrides that vary across the sweep (Hydra's override_dirname
     with the constant keys excluded), or job numbers when nothing varies or a name would not
     make a safe directory."""
-    parsed = [_parser().parse_overrides(job) for job in jobs]
+    parsed = [ov.parser().parse_overrides(job) for job in jobs]
     values: dict[str, set[tuple[str, ...]]] = {}
     for job in parsed:
         lines: dict[str, tuple[str, ...]] = {}
@@ -293,9 +349,11 @@ def _is_group(key: str) -> bool:
     return key.startswith("hydra") or (api.config_dir() / key).is_dir()
 
 
-def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[bool]) -> list[str | None]:
+def _check_jobs(jobs: list[list[str]], replicates: list[str],
+                existing: list[bool]) -> tuple[list[str | None], int]:
     """Compose and check every job's config; return the config hash of each job in ``existing``
-    (a finished run is in its directory: resume compares hashes), None for the others.
+    (a finished run is in its directory: resume compares hashes), None for the others, and the
+    memory the largest job needs (``crmsim.checks.memory_needed``).
 
     Composing is the slow part, so jobs that pick the same config-group options share one
     composition and their plain values are set on a copy, as Hydra sets them after composing.
@@ -305,15 +363,17 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
     """
     groups: dict[tuple[str, ...], list[tuple[int, list]]] = {}
     for i, job in enumerate(jobs):
-        parsed = _parser().parse_overrides(job)
+        parsed = ov.parser().parse_overrides(job)
         values = [o for o in parsed if not _is_group(o.key_or_group) and not o.is_add()
                   and not o.is_delete() and not o.is_force_add()]
         composed = tuple(o.input_line for o in parsed if o not in values)
         groups.setdefault(composed, []).append((i, values))
     hashes: list[str | None] = [None] * len(jobs)
+    peak = 0
     seen_replicates: set[tuple[str, ...]] = set()
     for composed, members in groups.items():
-        base = api.load_config(list(composed))
+        # With the first job's values: a group option may need one (network=edgelist, a path).
+        base = api.load_config([*composed, *(o.input_line for o in members[0][1])])
         seen: set[tuple[str, ...]] = set()
         for i, values in members:
             rest = tuple(o.input_line for o in values if o.key_or_group not in replicates)
@@ -323,46 +383,125 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
             cfg = base.copy()
             for o in values:
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
-            prepared = prepare(cfg)
+            prepared = prepare(cfg, validate=False)
+            typed = validation.validate(prepared)
+            api.check_inputs(typed)
+            peak = max(peak, checks.memory_needed(typed))
             seen.add(rest)
             seen_replicates.add(reps)
             if existing[i]:
                 hashes[i] = config_hash(prepared)
-    return hashes
+    return hashes, peak
+
+
+def _check_parallel_memory(primary: DictConfig, launcher: str, peak: int, to_run: int) -> None:
+    """Jobs that each fit in memory may not fit side by side: refuse a parallel launcher's
+    ``n_jobs`` that would run more of them at once than the available memory holds."""
+    if launcher != "JoblibLauncher" or to_run < 2:
+        return
+    n_jobs = primary.hydra.launcher.get("n_jobs", 1)
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return                       # joblib's own error
+    cores = os.cpu_count() or 1
+    at_once = min(to_run, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
+    have = checks.memory_available()
+    if have is None or at_once < 2 or peak * at_once <= have:
+        return
+    fit = max(1, have // max(peak, 1))
+    raise ConfigError("hydra.launcher.n_jobs", n_jobs,
+                      f"at most {fit} jobs at once, as many as fit side by side in the memory "
+                      f"this machine has available now ({have / 1e9:,.1f} GB)",
+                      f"Each job needs about {peak / 1e9:,.1f} GB; run with "
+                      f"hydra.launcher.n_jobs={fit} (or launcher=serial).")
+
+
+def _launcher_only(line: str) -> bool:
+    """An override that only says where jobs run, not what they simulate."""
+    key = ov.key_of(line)
+    return key in ("launcher", "hydra/launcher") or key.startswith("hydra.launcher.")
+
+
+def _resume_overrides(manifest: dict[str, Any], given: list[str], resume: Path) -> list[str]:
+    """The sweep's own overrides, with the launcher-only overrides given now in place of its
+    own; anything else given is refused (it would change what the sweep's jobs simulate)."""
+    other = [o for o in given if not _launcher_only(o)]
+    own = [str(o) for o in manifest.get("overrides") or []]
+    if other:
+        raise ConfigError("--resume", " ".join(other),
+                          "no overrides except where the jobs run (launcher=..., "
+                          "hydra.launcher.*=...)",
+                          f"A resumed sweep finishes exactly its own jobs; {resume} was planned "
+                          f"with: {shlex.join(own) or '(no overrides)'}. For other settings start "
+                          f"a new sweep.")
+    launch = [o for o in given if _launcher_only(o)]
+    keep = [o for o in own if not (launch and _launcher_only(o))
+            and ov.key_of(o) != "hydra.sweep.dir"]
+    return keep + launch
+
+
+def _sweep_dir_given(overrides: list[str]) -> Path | None:
+    """``hydra.sweep.dir=...`` as a path (quotes removed), made absolute; checked."""
+    line = next((o for o in reversed(overrides) if ov.key_of(o) == "hydra.sweep.dir"), None)
+    if line is None:
+        return None
+    raw = line.partition("=")[2]
+    ov.check_literal_path("hydra.sweep.dir", raw)
+    try:
+        value = ov.parser().parse_override(line.lstrip("+~")).value()
+    except Exception:
+        value = raw
+    if not isinstance(value, str) or not value:
+        raise ConfigError("hydra.sweep.dir", raw, "one directory path")
+    path = Path(value).expanduser().absolute()
+    check_sweep_dir(path, "hydra.sweep.dir")
+    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).is_file():
+        raise ConfigError("hydra.sweep.dir", str(path), "a new or empty directory, or a sweep's "
+                          f"own (it holds {MANIFEST})", "It holds files crmsim did not write; "
+                          "a sweep never writes into them.")
+    return path
+
+
+def check_sweep_dir(path: Path, key: str) -> None:
+    """A sweep directory must be (or become) a directory crmsim can write into."""
+    probe = layout.unwritable(path)
+    if probe is not None:
+        raise ConfigError(key, str(path), "a directory crmsim can create and write to",
+                          f"{probe} is {'a file' if probe.is_file() else 'not writable'}.")
 
 
 def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Plan:
-    """Check a sweep and decide where everything goes; raises ``ConfigError``, writes nothing."""
+    """Check a sweep and decide where everything goes; raises ``ConfigError``, writes nothing.
+
+    File paths are made absolute against the current directory first (jobs may run
+    elsewhere). ``resume``: the sweep in that directory, with exactly its own overrides (only
+    launcher overrides may be given, see ``_resume_overrides``) and exactly its own jobs.
+    """
     config_mod.register_schema()
-    overrides = list(overrides)
+    overrides = ov.resolve_paths(list(overrides))
+    manifest = None
     if resume is not None:
+        resume = resume.absolute()
         manifest = _read_manifest(resume)
-        if not overrides:
-            overrides = list(manifest["overrides"])
+        overrides = _resume_overrides(manifest, overrides, resume)
     check_plugins(overrides)
+    user_dir = None if resume is not None else _sweep_dir_given(overrides)
+    overrides = [o for o in overrides if ov.key_of(o) != "hydra.sweep.dir"]
     primary = _compose_primary(overrides)
     check_study(primary)
     choices = OmegaConf.to_container(primary.hydra.runtime.choices)
     study = study_name(primary, choices)
-    task = [o for o in overrides if not _is_hydra(o)]
+    task = [o for o in overrides if not ov.is_hydra(o)]
     replicates = [str(r) for r in primary.study.replicates]
     sweeper = str(primary.hydra.sweeper._target_)
     launcher = str(primary.hydra.launcher._target_).rsplit(".", 1)[-1]
 
-    user_dir = next((o.partition("=")[2] for o in overrides if o.startswith("hydra.sweep.dir=")), None)
     if resume is not None:
         sweep_dir = resume
     elif user_dir:
-        sweep_dir = Path(user_dir)
+        sweep_dir = user_dir
     else:
-        sweep_dir = root / study / _stamp()
-    sweep_dir = sweep_dir.absolute()
-
-    hydra_overrides = ["hydra.job.name=crmsim"]
-    if not user_dir:
-        # Quoted: a path may hold characters Hydra's override grammar reads (commas, spaces).
-        quoted = str(sweep_dir).replace("'", "\\'")
-        hydra_overrides.append(f"hydra.sweep.dir='{quoted}'")
+        sweep_dir = (root / study / layout.stamp()).absolute()
+    hydra_overrides = ["hydra.job.name=crmsim", sweep_dir_override(sweep_dir)]
     if primary.study.design and sweeper == BASIC_SWEEPER:
         from .analysis import sensitivity
 
@@ -373,10 +512,34 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
 
     if sweeper == BASIC_SWEEPER:
         job_lines, swept = _expand_basic(primary, task)
+        for group in ("experiment", "hparams_search"):
+            if group in swept:   # its own sweep settings would apply to none of the jobs
+                raise ConfigError(group, choice(task, group), "one option per sweep: each is a "
+                                  f"sweep of its own (crmsim run -m {group}=NAME); run them one "
+                                  "after another (crmsim run --help lists them)")
+        if not job_lines:
+            raise ConfigError("overrides", " ".join(task), "a sweep of at least one job",
+                              "A swept value has no values (e.g. range(0,0)); nothing was run.")
         names, constant, by_values = _job_dirs(job_lines)
+        if manifest is not None and manifest.get("jobs") is not None and \
+                [j.get("dir") for j in manifest["jobs"]] != names:
+            raise ConfigError("--resume", str(sweep_dir), "a sweep directory whose plan this "
+                              "version of crmsim makes the same way",
+                              f"Its {MANIFEST} lists other jobs than its overrides give now; "
+                              "nothing was run.")
+        if user_dir is not None and (user_dir / MANIFEST).is_file():
+            # Another sweep's directory: its plan (and the jobs it still misses) stays its own.
+            own = _read_manifest(user_dir, "hydra.sweep.dir")
+            if [j.get("dir") for j in own.get("jobs") or []] != names:
+                raise ConfigError("hydra.sweep.dir", str(user_dir), "a new directory, or a "
+                                  "sweep's own with the same jobs",
+                                  f"It holds another sweep ({MANIFEST}); finish that one with "
+                                  f"crmsim run -m --resume {user_dir}, or sweep into a new "
+                                  "directory.")
         olds = [read_summary(sweep_dir / name) for name in names]
         finished = [bool(o and o.get("status") == "ok") for o in olds]
-        hashes = _check_jobs(job_lines, replicates, finished)
+        hashes, peak = _check_jobs(job_lines, replicates, finished)
+        _check_parallel_memory(primary, launcher, peak, sum(not d for d in hashes))
         jobs = []
         for lines, name, old, digest in zip(job_lines, names, olds, hashes, strict=True):
             if digest and old.get("config_hash") != digest:
@@ -397,30 +560,53 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
     else:
         # An optimiser picks each job's values as it goes: check the fixed part now, each trial
         # is checked by its job (a bad one becomes a failed trial).
-        prepare(api.load_config([o for o in task if not _parser().parse_override(o).is_sweep_override()]))
+        prepare(api.load_config([o for o in task if not ov.parser().parse_override(o).is_sweep_override()]))
         swept = [str(k).lstrip("+~") for k in (primary.hydra.sweeper.get("params") or {})]
         jobs = None
         hydra_overrides.append("hydra.sweep.subdir=${hydra.job.num}")
         expected = primary.hydra.sweeper.get("n_trials")
-    return Plan(overrides=overrides, hydra_overrides=hydra_overrides, sweep_dir=sweep_dir,
-                study=study, sweeper="basic" if sweeper == BASIC_SWEEPER else sweeper.rsplit(".", 1)[-1],
-                launcher=launcher, swept=swept, replicates=replicates, jobs=jobs,
-                expected=expected, resumed=resume is not None)
+    p = Plan(overrides=overrides, hydra_overrides=hydra_overrides, sweep_dir=sweep_dir,
+             study=study, sweeper="basic" if sweeper == BASIC_SWEEPER else sweeper.rsplit(".", 1)[-1],
+             launcher=launcher, swept=swept, replicates=replicates, jobs=jobs,
+             expected=expected, resumed=resume is not None, named=user_dir is not None)
+    if manifest is not None and manifest.get("created"):
+        p.created = str(manifest["created"])
+    return p
 
 
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    try:
-        return json.loads((directory / MANIFEST).read_text())
-    except (OSError, ValueError):
-        raise ConfigError("--resume", str(directory),
-                          f"a sweep directory written by crmsim run -m (it holds {MANIFEST})") from None
+def sweep_dir_override(sweep_dir: Path) -> str:
+    # Quoted: a path may hold characters Hydra's override grammar reads (commas, spaces).
+    quoted = str(sweep_dir).replace("'", "\\'")
+    return f"hydra.sweep.dir='{quoted}'"
+
+
+def _read_manifest(directory: Path, key: str = "--resume") -> dict[str, Any]:
+    ov.check_literal_path(key, str(directory))
+    doc, why = layout.read_json(directory / MANIFEST)
+    if why is None and not (isinstance(doc, dict) and isinstance(doc.get("overrides"), list)):
+        why = "not a sweep's plan"
+    if why:
+        raise ConfigError(key, str(directory),
+                          f"a sweep directory written by crmsim run -m (it holds {MANIFEST})",
+                          f"Its {MANIFEST} is {why}.")
+    return doc
 
 
 def write_manifest(p: Plan) -> None:
-    p.sweep_dir.mkdir(parents=True, exist_ok=True)
-    tmp = p.sweep_dir / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(p.manifest(), indent=2) + "\n")
-    os.replace(tmp, p.sweep_dir / MANIFEST)
+    """Write the sweep's plan into its directory. A new sweep gets a directory of its own
+    (``crmsim.layout.reserve``: two sweeps started at once never share one); a resumed sweep
+    keeps the plan it has."""
+    if p.resumed:
+        return
+    if not p.resumed and not p.named:
+        p.sweep_dir = layout.reserve(p.sweep_dir.parent, p.sweep_dir.name)
+        p.hydra_overrides = [sweep_dir_override(p.sweep_dir) if o.startswith("hydra.sweep.dir=")
+                             else o for o in p.hydra_overrides]
+    try:
+        p.sweep_dir.mkdir(parents=True, exist_ok=True)
+        layout.replace_file(p.sweep_dir / MANIFEST, json.dumps(p.manifest(), indent=2) + "\n")
+    except OSError as err:
+        raise layout.SaveError(p.sweep_dir / MANIFEST, err) from err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,9 +630,9 @@ class Progress:
 
     def _done(self) -> int:
         if self.plan.jobs is not None:
-            paths = [self.plan.sweep_dir / j.dir / "summary.json" for j in self.plan.jobs if not j.skip]
+            paths = [self.plan.sweep_dir / j.dir / layout.SUMMARY for j in self.plan.jobs if not j.skip]
         else:
-            paths = list(self.plan.sweep_dir.glob("*/summary.json"))
+            paths = list(self.plan.sweep_dir.glob(f"*/{layout.SUMMARY}"))
         n = 0
         for path in paths:
             try:
@@ -488,6 +674,13 @@ def launch(p: Plan, quiet: bool = False) -> int:
     argv = ["crmsim", "--multirun", *p.overrides, *p.hydra_overrides]
     app = hydra.main(version_base="1.3", config_path=str(api.config_dir()), config_name="config")(run_job)
     saved = sys.argv
+    saved_env = {k: os.environ.get(k) for k in (PARENT_ENV, "PYTHONWARNINGS")}
+    if p.launcher in LOCAL_LAUNCHERS:      # workers inherit it: see watch_parent
+        os.environ[PARENT_ENV] = f"{socket.gethostname()}:{os.getpid()}"
+        # multiprocessing's resource tracker (a helper process of the workers) lists the locks
+        # of workers stopped by Ctrl-C at exit; they are released, the list is noise.
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [
+            saved_env["PYTHONWARNINGS"], "ignore:resource_tracker:UserWarning"]))
     code = 0
     GlobalHydra.instance().clear()
     with Progress(p, quiet):
@@ -499,6 +692,11 @@ def launch(p: Plan, quiet: bool = False) -> int:
         finally:
             sys.argv = saved
             GlobalHydra.instance().clear()
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     return code
 
 
@@ -515,7 +713,7 @@ def outcome(p: Plan) -> Outcome:
         dirs = [j.dir for j in p.jobs]
     else:
         dirs = sorted((d.name for d in p.sweep_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
-                       and (d / "summary.json").exists()), key=lambda s: (len(s), s))
+                       and (d / layout.SUMMARY).exists()), key=lambda s: (len(s), s))
     out = Outcome([], [], [])
     for name in dirs:
         doc = read_summary(p.sweep_dir / name)

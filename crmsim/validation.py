@@ -14,9 +14,9 @@ import dataclasses
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
-from .config import CRMConfig, error_from_omegaconf
+from .config import CRMConfig
 from .errors import ConfigError
 from .policies import check_policy_config
 
@@ -72,3 +72,42 @@ def validate(cfg: DictConfig | dict) -> CRMConfig:
     _check_relations(typed)
     check_policy_config(typed.policy)
     return typed
+
+
+def error_from_omegaconf(err: OmegaConfBaseException) -> ConfigError:
+    """A ConfigError from OmegaConf's own (key, value, type) complaint."""
+    key = getattr(err, "full_key", None) or "config"
+    msg = str(err).splitlines()[0]
+    if isinstance(err, InterpolationResolutionError):   # `${...}` that does not resolve
+        node = getattr(err, "child_node", None)
+        written = node._value() if node is not None else getattr(err, "value", None)
+        expected = _expected_type(key)
+        return ConfigError(key, written, (expected + ", or " if expected else "")
+                           + "an interpolation that resolves", f"The interpolation failed: {msg}.")
+    if "not in" in msg or "Key '" in msg:
+        return ConfigError(key, None, "only keys of the crmsim schema (check the spelling)", msg)
+    value = getattr(err, "value", None)
+    expected = _expected_type(key)
+    return ConfigError(key, value, expected or "a value of the type the schema declares")
+
+
+def _expected_type(key: str) -> str | None:
+    """What the schema declares for ``key``, in words."""
+    node: Any = CRMConfig
+    for part in key.split("."):
+        hints = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
+        if part not in hints:
+            return None
+        f = hints[part]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        node = default if dataclasses.is_dataclass(default) else f
+    if dataclasses.is_dataclass(node):  # `market.spend=3`: a whole section replaced by a value
+        return "a section with the keys " + ", ".join(g.name for g in dataclasses.fields(node))
+    if not isinstance(node, dataclasses.Field):
+        return None
+    words = {"int": "a whole number", "float": "a number", "bool": "true or false",
+             "str": "a string", "str | None": "a path or null",
+             "list[str]": "a list of names in brackets, e.g. [a,b]"}
+    base = words.get(str(node.type), f"a value of type {node.type}")
+    constraint = node.metadata.get("constraint")
+    return constraint.describe() if constraint else base

@@ -8,7 +8,7 @@
    config's ``market.purchase.*``.
 2. Subscriptions (``+validation=cohort``, weekly steps): the shifted-beta-geometric model on
    ``crmsim.export.cohort_table``; its alpha is ``market.churn.alpha`` and its beta about
-   52 x ``market.churn.beta`` (the churn parameters are annual, the fit is per week).
+   (365 / 7) x ``market.churn.beta`` (the churn parameters are annual, the fit is per week).
 
 Fits are maximum a posteriori with pymc-marketing's default priors (quick); pass ``--mcmc`` for
 posterior samples. See docs/events.md for the event log and the units.

@@ -9,6 +9,7 @@ breadth of what people mistype, and that the CLI and the API agree.
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -47,7 +48,7 @@ CASES = [
     case("int-fraction", "market.n_people=2.5", "market.n_people", "2.5", "whole number"),
     case("int-bool", "sim.steps=true", "sim.steps", "True", "whole number >= 1"),
     case("int-exponent", "sim.steps=1e3", "sim.steps", "1000.0", "whole number"),
-    case("float-word", "wom.tell_positive=many", "wom.tell_positive", "'many'", ">= 0"),
+    case("float-word", "wom.tell_positive=many", "wom.tell_positive", "'many'", "[0, 100000]"),
     case("float-garbled", "wom.viral_prob=.5.5", "wom.viral_prob", "'.5.5'", "[0, 1]"),
     case("float-null", "firm.quality=null", "firm.quality", "None", "[0, 1]"),
     case("bool-word", "policy.tactics.ads.enabled=yes", "policy.tactics.ads.enabled", "'yes'",
@@ -80,7 +81,7 @@ CASES = [
     case("step-longer-than-year", "sim.period_days=400", "sim.period_days", "400.0", "(0, 365]"),
     case("tactic-share-above-one", "policy.tactics.ads.share=1.5", "policy.tactics.ads.share",
          "1.5", "[0, 1]"),
-    case("negative-budget", "firm.crm_budget=-1", "firm.crm_budget", "-1.0", ">= 0"),
+    case("negative-budget", "firm.crm_budget=-1", "firm.crm_budget", "-1.0", "[0, 1e+15]"),
     case("huge-spend", "market.spend.mean=1e13", "market.spend.mean", "10000000000000.0", "1e+12"),
     case("maturity-above-one", "policy=gartner policy.params.maturity.vision=2",
          "policy.params.maturity.vision", "2", "[0, 1]"),
@@ -107,7 +108,7 @@ CASES = [
     case("nan", "market.spend.mean=nan", "market.spend.mean", "nan", "(0, 1e+12]"),
     case("inf", "market.spend.mean=inf", "market.spend.mean", "inf", "(0, 1e+12]"),
     case("minus-inf", "market.spend.mean=-inf", "market.spend.mean", "-inf", "(0, 1e+12]"),
-    case("nan-budget", "firm.crm_budget=nan", "firm.crm_budget", "nan", ">= 0"),
+    case("nan-budget", "firm.crm_budget=nan", "firm.crm_budget", "nan", "[0, 1e+15]"),
     case("inf-rate", "market.churn.alpha=inf", "market.churn.alpha", "inf", "> 0"),
     case("nan-tactic-param", "policy.tactics.ads.lift=nan", "policy.tactics.ads.lift", "nan",
          ">= 0"),
@@ -193,6 +194,50 @@ CASES = [
          edges=b"0 0\n5 5\n"),
     case("edgelist-binary", EDGES, "network.path", "edges.txt", EDGE_FILE,
          edges=bytes(range(256))),
+]
+
+
+# -- issue 11: inputs a careless user gives (each names its key; nothing is written)
+CASES += [
+    # absurd but once allowed: bounded where no value could mean anything (int32 message counts,
+    # money whose totals would be infinite)
+    case("tell-positive-absurd", "wom.tell_positive=1e12", "wom.tell_positive", "1000000000000.0",
+         "[0, 100000]"),
+    case("tell-negative-absurd", "wom.tell_negative=1e9", "wom.tell_negative", "1000000000.0",
+         "[0, 100000]"),
+    case("viral-reach-absurd", "wom.viral_reach=1e12", "wom.viral_reach", "1000000000000.0",
+         "[0, 100000]"),
+    case("fixed-cost-absurd", "firm.fixed_cost=1e308", "firm.fixed_cost", "1e+308", "1e+15"),
+    case("budget-absurd", "firm.crm_budget=1e300", "firm.crm_budget", "1e+300", "1e+15"),
+    # more people than the machine's memory holds (2e9 people need ~1.4 TB at the benchmarks'
+    # bytes per person; test_memory_estimate_refuses_before_allocating pins the arithmetic)
+    case("people-beyond-memory", "market.n_people=2000000000", "market.n_people", "2000000000",
+         "memory this machine has available"),
+    # interpolations that do not resolve: the message shows what was written and why it failed
+    case("interpolation-unknown-key", "firm.quality=${nonexistent}", "firm.quality",
+         "'${nonexistent}'", "interpolation that resolves"),
+    case("interpolation-bad-argument", "firm.crm_budget=${per_person:abc}", "firm.crm_budget",
+         "'${per_person:abc}'", "could not convert string to float"),
+    case("interpolation-unset-env", "firm.quality=${oc.env:CRMSIM_TEST_UNSET_VARIABLE}",
+         "firm.quality", "'${oc.env:CRMSIM_TEST_UNSET_VARIABLE}'", "CRMSIM_TEST_UNSET_VARIABLE"),
+    # deleting a section blames the deletion, not the first key it took with it
+    case("delete-market", "~market", "market", "'~market'", "every one is required"),
+    case("delete-firm", "~firm", "firm", "'~firm'", "every one is required"),
+    case("delete-n-people", "~market.n_people", "market.n_people", ("None", "'~market.n_people'"),
+         ("whole number", "every one is required")),
+    # an unquoted path with parentheses: the message says that quoting fixes it
+    case("unquoted-parentheses", "network=edgelist network.path=/data/friends(2).csv", "override",
+         "friends(2).csv", "network.path='/data/friends(2).csv'"),
+    # a compressed edge list is not "no edges"
+    case("edgelist-gzip", EDGES, "network.path", "edges.txt", "gzip-compressed",
+         edges=gzip.compress(b"0 1\n1 2\n")),
+    # a sweep without -m, and Hydra settings a single run would ignore
+    case("sweep-without-m", "seed=0,1", "seed", "'0,1'", "add -m"),
+    case("range-without-m", "seed=range(0,3)", "seed", "range(0,3)", "add -m"),
+    case("hydra-run-dir", "hydra.run.dir=elsewhere", "hydra.run.dir", "'elsewhere'",
+         "only in a sweep"),
+    case("hydra-chdir-single-run", "hydra.job.chdir=true", "hydra.job.chdir", "'true'",
+         "only in a sweep"),
 ]
 
 
@@ -359,3 +404,218 @@ def test_results_root_on_a_read_only_filesystem_exits_2(monkeypatch, capsys):
     monkeypatch.setenv("CRMSIM_RESULTS", "/proc/crmsim-results")
     assert main(["run", "-q", *SMALL]) == EXIT_BAD_INPUT
     assert_one_paragraph(capsys.readouterr().err, "CRMSIM_RESULTS")
+
+
+# -- issue 11: bad input beyond one config (sweeps, reports, the Python API); nothing written
+
+
+def test_named_pipe_as_edge_list_is_named_as_such(tmp_path, workdir, capsys):
+    fifo = tmp_path / "edges.fifo"
+    os.mkfifo(fifo)
+    assert main(["run", "-q", *SMALL, "network=edgelist", f"network.path={fifo}"]) == EXIT_BAD_INPUT
+    err = " ".join(capsys.readouterr().err.split())
+    assert_one_paragraph(err, "network.path")
+    assert "named pipe" in err and "does not exist" not in err
+    assert list(workdir.iterdir()) == []
+
+
+def test_memory_estimate_refuses_before_allocating(monkeypatch):
+    # The arithmetic, independent of this machine: 10^7 people need 10^7 x BYTES_PER_PERSON.
+    from crmsim import checks
+
+    cfg = crmsim.load_config(["market.n_people=10000000", "sim.record_customers=false"])
+    typed = crmsim.config.validate(cfg)
+    assert checks.memory_needed(typed) == 10**7 * checks.BYTES_PER_PERSON
+    monkeypatch.setattr(checks, "memory_available", lambda: 2 * 10**9)
+    with pytest.raises(ConfigError) as info:
+        crmsim.load_config(["market.n_people=10000000"])
+    assert info.value.key == "market.n_people" and "2.0 GB" in str(info.value)
+    with pytest.raises(ConfigError):     # simulate checks too (a config made before)
+        crmsim.simulate(cfg)
+    monkeypatch.setattr(checks, "memory_available", lambda: None)   # unknown: not refused
+    crmsim.load_config(["market.n_people=10000000"])
+
+
+@pytest.mark.parametrize("sweep, key", [
+    (["seed=range(0,0)"], "overrides"),                          # no jobs
+    (["hydra.sweep.dir={file}/sweep", "seed=0,1"], "hydra.sweep.dir"),
+    (["hydra.sweep.dir=/proc/crmsim-sweep", "seed=0,1"], "hydra.sweep.dir"),
+    (["hydra.sweep.dir=sweeps/${now:%H}", "seed=0,1"], "hydra.sweep.dir"),
+    (["experiment=compare_policies,strategy_map"], "experiment"),   # each is a sweep itself
+    (["hydra.sweep.dir={dir}", "seed=0,1"], "hydra.sweep.dir"),      # a user's directory
+])
+def test_sweep_settings_that_cannot_work_exit_2_and_write_nothing(sweep, key, workdir, capsys):
+    (workdir / "afile").write_text("mine")
+    (workdir / "adir").mkdir()
+    (workdir / "adir" / "0").write_text("mine too")       # what a job would be named
+    sweep = [s.replace("{file}", str(workdir / "afile")).replace("{dir}", str(workdir / "adir"))
+             for s in sweep]
+    assert main(["run", "-m", "-q", *SMALL, *sweep]) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, key)
+    assert sorted(p.name for p in workdir.rglob("*")) == ["0", "adir", "afile"]
+    assert (workdir / "afile").read_text() == "mine"
+    assert (workdir / "adir" / "0").read_text() == "mine too"
+
+
+def test_sweeping_into_another_sweeps_directory_is_refused(workdir, capsys):
+    assert main(["run", "-m", "-q", "--no-report", "launcher=serial", *SMALL, "seed=0,1"]) == 0
+    sweep = next((workdir / "results" / "runs").iterdir())
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["run", "-m", "-q", "--no-report", "launcher=serial", *SMALL, "seed=2,3",
+                 f"hydra.sweep.dir={sweep}"]) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, "hydra.sweep.dir")
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("where", ["--out", "CRMSIM_RESULTS"])
+def test_results_root_holding_an_interpolation_exits_2(where, workdir, monkeypatch, capsys):
+    root = str(workdir / "runs_${now:%H}")
+    args = ["run", "-m", "-q", *SMALL, "seed=0,1"]
+    if where == "--out":
+        args[2:2] = ["--out", root]
+    else:
+        monkeypatch.setenv("CRMSIM_RESULTS", root)
+    assert main(args) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, where)
+    assert list(workdir.iterdir()) == []
+
+
+def test_empty_results_variable_means_the_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRMSIM_RESULTS", "")
+    assert main(["run", "-q", *SMALL]) == 0
+    assert len(list((tmp_path / "results" / "runs").iterdir())) == 1
+
+
+# -- crmsim report --out: only ever replaces a report it wrote
+
+
+@pytest.fixture
+def reported(tmp_path, monkeypatch):
+    """Two finished runs below results/, and their report (results/report)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRMSIM_RESULTS", str(tmp_path / "results"))
+    for policy in ("transactional", "idic"):
+        assert main(["run", "-q", *SMALL, f"policy={policy}"]) == 0
+    assert main(["report", "results", "--no-plots"]) == 0
+    return tmp_path
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("out", [
+    "mine.txt",            # a user's file
+    "notes",               # a user's directory
+    "empty",               # even an empty directory: a report does not take what is not its own
+    "results",             # the runs themselves
+    "results/runs",        # a directory of runs
+    ".",                   # the working directory, holding the runs
+    "mine.txt/report",     # below a file
+    "/proc/crmsim-report",  # a place nothing can be written
+])
+def test_report_out_that_is_not_a_report_exits_2_and_touches_nothing(out, reported, capsys):
+    (reported / "mine.txt").write_text("my notes")
+    (reported / "notes").mkdir()
+    (reported / "notes" / "a.md").write_text("keep me")
+    (reported / "empty").mkdir()
+    before = _tree(reported)
+    capsys.readouterr()
+    assert main(["report", "results", "--out", out, "--no-plots"]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_paragraph(captured.err, "--out")
+    assert _tree(reported) == before
+
+
+def test_report_replaces_its_own_report_only(reported, capsys):
+    first = reported / "results" / "report"
+    assert (first / "report.md").is_file()
+    # Its own report, at the default place and at --out: replaced.
+    assert main(["report", "results", "--no-plots"]) == 0
+    assert main(["report", "results", "--out", "elsewhere", "--no-plots"]) == 0
+    assert main(["report", "results", "--out", "elsewhere", "--no-plots"]) == 0
+    assert (reported / "elsewhere" / "report.md").is_file()
+    # A report directory the user added a file to is no longer only a report: refused.
+    (reported / "elsewhere" / "my-notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["report", "results", "--out", "elsewhere", "--no-plots"]) == EXIT_BAD_INPUT
+    assert (reported / "elsewhere" / "my-notes.txt").read_text() == "mine"
+
+
+def test_report_baseline_naming_no_variant_exits_2(reported, capsys):
+    capsys.readouterr()
+    assert main(["report", "results", "--baseline", "nosuch", "--no-plots"]) == EXIT_BAD_INPUT
+    assert_one_paragraph(capsys.readouterr().err, "--baseline")
+    # runs that do not differ: there is no variant a baseline could name
+    only = reported / "results" / "runs"
+    for run in sorted(only.iterdir())[1:]:
+        if (run / "summary.json").exists():
+            (run / "summary.json").unlink()
+    assert main(["report", "results", "--baseline", "transactional", "--no-plots"]) == EXIT_BAD_INPUT
+    assert "no variant" in " ".join(capsys.readouterr().err.split())
+
+
+# -- the Python API: misuse gets ConfigError (a ValueError) naming the argument
+
+
+@pytest.mark.parametrize("call, key", [
+    (lambda: crmsim.load_config("seed=3"), "overrides"),
+    (lambda: crmsim.load_config(["seed=3", 4]), "overrides"),
+    (lambda: crmsim.simulate(["seed=3"]), "cfg"),
+    (lambda: crmsim.simulate("seed=3"), "cfg"),
+    (lambda: crmsim.compare({"a": SMALL}, seeds=[]), "seeds"),
+    (lambda: crmsim.compare({"a": SMALL}, seeds=[0, -1]), "seeds"),
+    (lambda: crmsim.compare({"a": SMALL}, seeds=0), "seeds"),
+    (lambda: crmsim.compare({"a": SMALL}, n_jobs=0), "n_jobs"),
+    (lambda: crmsim.compare({"a": SMALL}, kpis=["nosuch"]), "kpis"),
+    (lambda: crmsim.compare({"a": SMALL}, kpis="npv_profit"), "kpis"),
+    (lambda: crmsim.compare({}), "variants"),
+    (lambda: crmsim.compare({"a": "policy=idic"}), "variants['a']"),
+    (lambda: crmsim.compare({"a": SMALL}, baseline="b"), "baseline"),
+])
+def test_api_misuse_names_the_argument(call, key, workdir):
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert info.value.key == key, str(info.value)
+    assert str(info.value).startswith(f"Invalid value for '{key}': ")
+    assert list(workdir.iterdir()) == []
+
+
+def test_compare_counts_a_repeated_seed_once():
+    variants = {"transactional": SMALL, "idic": [*SMALL, "policy=idic"]}
+    with pytest.warns(UserWarning, match="repeated seeds"):
+        table = crmsim.compare(variants, seeds=[0, 0, 1])
+    runs = table.attrs["runs"]
+    assert sorted(runs["seed"]) == [0, 0, 1, 1]       # two markets per variant, not three
+    assert set(table["n"]) == {2}
+
+
+def test_parallel_jobs_that_do_not_fit_side_by_side_are_refused(workdir, monkeypatch, capsys):
+    from crmsim import checks
+
+    one = checks.memory_needed(crmsim.config.validate(crmsim.load_config(SMALL)))
+    monkeypatch.setattr(checks, "memory_available", lambda: int(2.5 * one))   # two jobs fit
+    args = ["run", "-m", "-q", "--no-report", *SMALL, "seed=0,1,2,3"]
+    assert main([*args, "hydra.launcher.n_jobs=4"]) == EXIT_BAD_INPUT
+    err = " ".join(capsys.readouterr().err.split())
+    assert_one_paragraph(err, "hydra.launcher.n_jobs")
+    assert "hydra.launcher.n_jobs=2" in err
+    assert list(workdir.iterdir()) == []
+    assert main([*args, "launcher=serial"]) == 0          # one at a time: fits
+
+
+def test_memory_estimate_counts_only_the_edges_that_are_stored():
+    from crmsim import checks
+
+    def need(*overrides):
+        cfg = crmsim.load_config(["market.n_people=100000", "sim.record_customers=false", *overrides])
+        return checks.memory_needed(crmsim.config.validate(cfg))
+
+    base = need()
+    assert need("network=complete") == base          # never materialised: no edges stored
+    assert need("network.mean_degree=30") == base + 100000 * 20 * checks.BYTES_PER_EXTRA_NEIGHBOUR
+    assert need("sim.record_customers=true") == base + 100000 * checks.BYTES_PER_CUSTOMER_ROW

@@ -43,8 +43,25 @@ def test_bad_baseline_is_an_error():
         crmsim.compare({"a": ["market.n_people=100"]}, seeds=[0], baseline="b")
 
 
-@pytest.mark.parametrize("name", ["compare_policies", "strategy_map", "retention_tactics",
-                                  "termination", "wom_asymmetry", "service_quality"])
+def _comparisons() -> list[str]:
+    """The experiments in configs/experiment/ that compare variants (not sensitivity designs)."""
+    from omegaconf import OmegaConf
+
+    from crmsim.api import config_dir, group_options
+
+    return [name for name in group_options("experiment")
+            if not OmegaConf.select(OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml"),
+                                    "study.design")]
+
+
+def test_experiments_are_discovered():
+    from crmsim.api import group_options
+
+    assert "compare_policies" in _comparisons()
+    assert set(group_options("experiment")) - set(_comparisons()) == {"sensitivity"}
+
+
+@pytest.mark.parametrize("name", _comparisons())
 def test_every_experiment_unfolds_into_paired_variants(name):
     from crmsim.analysis import experiment_variants
 

@@ -9,11 +9,15 @@ Nothing in crmsim knows about it. Markets are tiny: these tests check the machin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -33,10 +37,10 @@ INJECT = textwrap.dedent('''
         import signal
 
         import crmsim.api
-        import crmsim.result
+        import crmsim.layout
 
         kinds = dict(item.split("=") for item in faults.split(","))
-        real_simulate, real_dump = crmsim.api.simulate, crmsim.result._dump
+        real_simulate, real_dump = crmsim.api.simulate, crmsim.layout.dump_json
 
         def die():
             os.kill(os.getpid(), signal.SIGKILL)
@@ -46,6 +50,14 @@ INJECT = textwrap.dedent('''
             real_dump(path, doc)
             die()
 
+        def dump_then_interrupt(path, doc):
+            # Ctrl-C at the worst moment: every file written, the directory not yet renamed.
+            real_dump(path, doc)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        def no_space(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
         def simulate(cfg, progress=False):
             kind = kinds.get(str(cfg.seed))
             if kind == "raise":
@@ -53,7 +65,20 @@ INJECT = textwrap.dedent('''
             if kind == "kill":
                 die()
             if kind == "killsave":
-                crmsim.result._dump = dump_then_die
+                crmsim.layout.dump_json = dump_then_die
+            if kind == "intsave":
+                crmsim.layout.dump_json = dump_then_interrupt
+            if kind == "nospace":
+                import pandas
+
+                pandas.DataFrame.to_parquet = no_space
+            if kind == "sleep":   # a long job: say it started, then work for minutes
+                import pathlib
+                import time
+
+                marks = pathlib.Path(os.environ["CRMSIM_TEST_MARKS"])
+                (marks / f"{os.getpid()}-{cfg.seed}").write_text("")
+                time.sleep(600)
             return real_simulate(cfg, progress)
 
         crmsim.api.simulate = simulate
@@ -67,17 +92,34 @@ def cli(tmp_path):
     (tmp_path / "inject" / "sitecustomize.py").write_text(INJECT)
     root = tmp_path / "results"
 
-    def run(*args, faults: dict[int, str] | None = None, timeout: int = 300):
-        env = {**os.environ, "CRMSIM_RESULTS": str(root),
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def environment(faults: dict[int, str] | None) -> dict[str, str]:
+        env = {**os.environ, "CRMSIM_RESULTS": str(root), "CRMSIM_TEST_MARKS": str(marks),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "inject"),
                                                            os.environ.get("PYTHONPATH")]))}
         env.pop("CRMSIM_TEST_FAULTS", None)
         if faults:
             env["CRMSIM_TEST_FAULTS"] = ",".join(f"{s}={k}" for s, k in faults.items())
+        return env
+
+    def run(*args, faults: dict[int, str] | None = None, timeout: int = 300, **kw):
         return subprocess.run([sys.executable, "-m", "crmsim.cli", *args], capture_output=True,
-                              text=True, env=env, cwd=tmp_path, timeout=timeout)
+                              text=True, env=environment(faults), cwd=tmp_path, timeout=timeout,
+                              **kw)
+
+    def popen(*args, faults: dict[int, str] | None = None):
+        """Start crmsim in a session of its own (a terminal's process group: Ctrl-C reaches
+        every process in it)."""
+        return subprocess.Popen([sys.executable, "-m", "crmsim.cli", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=environment(faults),
+                                cwd=tmp_path, start_new_session=True)
 
     run.root = root
+    run.marks = marks
+    run.popen = popen
+    run.cwd = tmp_path
     return run
 
 
@@ -221,3 +263,224 @@ def test_submitit_isolates_a_killed_job_and_runs_all_others(cli):
     expected = {"seed=0": "ok", "seed=1": "missing", "seed=2": "failed"}
     assert statuses(sweep) == expected
     assert listed(proc.stderr) == {"seed=1": "missing", "seed=2": "failed"}
+
+
+# -- issue 11: nothing a user ran is ever lost
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def running(pid: int) -> bool:
+    """A process that exists and is not a zombie (an exited child nobody has reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def started_jobs(cli) -> dict[int, int]:
+    """{worker pid: seed} of the jobs that have started (the ``sleep`` fault marks them)."""
+    return {int(p.name.split("-")[0]): int(p.name.split("-")[1]) for p in cli.marks.iterdir()}
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+
+
+@linux_only
+def test_workers_stop_when_the_sweep_process_is_killed(cli):
+    # The default launcher (joblib's loky workers): two jobs run for minutes; the sweep's own
+    # process is killed with SIGKILL (no handler, no clean-up of its own can run).
+    proc = cli.popen("run", "-m", "-q", "--no-report", "hydra.launcher.n_jobs=2", *TINY,
+                     "seed=0,1,2,3", faults={s: "sleep" for s in range(4)})
+    try:
+        wait_for(lambda: len(started_jobs(cli)) == 2, what="two jobs to start")
+        workers = list(started_jobs(cli))
+        assert proc.pid not in workers and all(running(w) for w in workers)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        # They watch the sweep's process (every 0.5 s) and exit when it is gone.
+        wait_for(lambda: not any(running(w) for w in workers), timeout=20,
+                 what=f"workers {workers} to stop")
+    finally:
+        for pid in [proc.pid, *started_jobs(cli)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    # Nothing finished, nothing read as finished; resume runs the sweep.
+    sweep = only_sweep(cli.root)
+    assert set(statuses(sweep).values()) == {"missing"}
+
+
+def test_ctrl_c_in_a_sweep_exits_130_with_one_line_and_stops_the_workers(cli):
+    proc = cli.popen("run", "-m", "-q", "--no-report", "hydra.launcher.n_jobs=2", *TINY,
+                     "seed=0,1,2", faults={0: "sleep", 1: "sleep", 2: "sleep"})
+    try:
+        wait_for(lambda: len(started_jobs(cli)) == 2, what="two jobs to start")
+        workers = list(started_jobs(cli))
+        os.killpg(proc.pid, signal.SIGINT)        # what a terminal does on Ctrl-C
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    sweep = only_sweep(cli.root)
+    assert one_line(err) == ("crmsim: interrupted; finished jobs are saved, the rest run with: "
+                             f"crmsim run -m --resume {sweep}")
+    wait_for(lambda: not any(running(w) for w in workers), timeout=20, what="workers to stop")
+    assert set(statuses(sweep).values()) == {"missing"}
+
+
+def test_ctrl_c_in_a_single_run_exits_130_with_one_line_and_writes_nothing(cli):
+    proc = cli.popen("run", "-q", *TINY, "seed=5", faults={5: "sleep"})
+    try:
+        wait_for(lambda: len(started_jobs(cli)) == 1, what="the run to start")
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and out == ""
+    assert one_line(err).startswith("crmsim: interrupted")
+    assert not cli.root.exists()
+
+
+def test_ctrl_c_while_saving_leaves_nothing_half_written(cli):
+    proc = cli("run", "-q", *TINY, "seed=6", faults={6: "intsave"})
+    assert proc.returncode == 130
+    one_line(proc.stderr)
+    # The hidden directory it was writing is removed; no run directory, empty or not, is left.
+    assert [p for p in cli.root.rglob("*") if p.is_dir() and p.name != "runs"] == []
+    assert not list(cli.root.rglob("summary.json"))
+
+
+def test_a_full_disk_when_saving_is_one_paragraph_exit_1_and_nothing_left(cli):
+    proc = cli("run", "-q", *TINY, "seed=4", faults={4: "nospace"})
+    assert proc.returncode == 1
+    text = " ".join(proc.stderr.split())
+    assert "Traceback" not in text and text.startswith("crmsim: error: the run finished but could")
+    assert "No space left on device" in text and str(cli.root / "runs") in text
+    assert [p for p in cli.root.rglob("*") if p.name != "runs"] == []
+    # In a sweep the job is recorded as failed, with the directory and the reason; the others
+    # finish; the report reads only them.
+    proc = cli("run", "-m", "-q", "--no-report", "launcher=serial", *TINY, "seed=3,4",
+               faults={4: "nospace"})
+    assert proc.returncode == 1
+    sweep = only_sweep(cli.root)
+    assert statuses(sweep) == {"seed=3": "ok", "seed=4": "failed"}
+    error = summaries(sweep)["seed=4"]["error"]
+    assert error.startswith("SaveError: could not save") and "No space left" in error
+
+
+@linux_only
+def test_a_file_size_limit_when_saving_is_one_paragraph_exit_1_and_nothing_left(cli):
+    import resource
+
+    def limit():   # 64 KB per file (ulimit -f 64): the customer table of 20,000 people is larger
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    proc = cli("run", "-q", "market.n_people=20000", "sim.steps=2", preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr
+    text = " ".join(proc.stderr.split())
+    assert "Traceback" not in text and "File too large" in text and "ulimit -f" in text
+    assert not list(cli.root.rglob("summary.json"))
+    assert not [p for p in cli.root.rglob("*") if p.name.endswith(".incomplete")]
+
+
+def test_two_runs_with_the_same_time_stamp_get_a_directory_each(tmp_path, monkeypatch):
+    import crmsim.layout
+
+    monkeypatch.setattr(crmsim.layout, "stamp", lambda: "2026-01-02_03-04-05_678901")
+    monkeypatch.setenv("CRMSIM_RESULTS", str(tmp_path))
+    for seed in (1, 2):
+        assert main(["run", "-q", *TINY, f"seed={seed}"]) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert [p.name for p in runs] == ["2026-01-02_03-04-05_678901", "2026-01-02_03-04-05_678901-2"]
+    assert [json.loads((p / "summary.json").read_text())["seed"] for p in runs] == [1, 2]
+    # Sweeps too: the second one started in the same microsecond gets its own directory.
+    for seeds in ("seed=3,4", "seed=5,6"):
+        assert main(["run", "-m", "-q", "--no-report", "launcher=serial", *TINY, seeds]) == 0
+    sweeps = sorted(p for p in (tmp_path / "runs").iterdir() if (p / "sweep.json").exists())
+    assert [sorted(statuses(p)) for p in sweeps] == [["seed=3", "seed=4"], ["seed=5", "seed=6"]]
+
+
+def test_reports_name_every_file_they_cannot_read(cli, capsys):
+    proc = cli("run", "-m", "-q", "--no-report", "launcher=serial", *TINY, "policy=transactional,idic",
+               "seed=0,1")
+    assert proc.returncode == 0, proc.stderr
+    sweep = only_sweep(cli.root)
+    # A second sweep whose plan is damaged, with a job that never ran.
+    other = cli.root / "runs" / "damaged"
+    shutil.copytree(sweep, other)
+    shutil.rmtree(other / "policy=transactional,seed=1")
+    (other / "sweep.json").write_text('{"jobs": [')
+    (sweep / "policy=idic,seed=0" / "summary.json").write_text("null")
+    (sweep / "policy=idic,seed=1" / "timeseries.parquet").write_bytes(b"PAR1 not really PAR1")
+    assert main(["report", str(cli.root), "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    damaged = {str(Path("runs") / sweep.name / "policy=idic,seed=0" / "summary.json"): "null",
+               str(Path("runs") / sweep.name / "policy=idic,seed=1" / "timeseries.parquet"):
+                   "unreadable",
+               str(Path("runs") / "damaged" / "sweep.json"): "cannot be listed as missing"}
+    md = (cli.root / "report" / "report.md").read_text()
+    for path, why in damaged.items():
+        for text in (captured.out, md):
+            line = next((x for x in text.splitlines() if path in x), "")
+            assert why in line, (path, text)
+        assert path in " ".join(captured.err.split())
+    assert "crmsim: warning: 3 files" in captured.err
+    # The run with a null summary is listed, not dropped and not compared.
+    runs = collect(cli.root).runs.set_index("run")
+    assert runs.loc[str(Path("runs") / sweep.name / "policy=idic,seed=0"), "status"] == "unreadable"
+
+
+def test_resume_finishes_exactly_the_sweeps_own_jobs_and_refuses_other_overrides(cli):
+    proc = cli("run", "-m", "-q", "--no-report", "launcher=serial", *TINY, "seed=0,1,2,3",
+               faults={1: "raise"})
+    assert proc.returncode == 1
+    sweep = only_sweep(cli.root)
+    (sweep / "seed=2" / "summary.json").unlink()
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    # Anything that would change what the jobs simulate, or where the sweep is: refused.
+    for extra in (["launcher=serial", "seed=9"], ["market.n_people=300"], ["policy=idic"],
+                  ["hydra.sweep.dir=" + str(cli.root / "x")]):
+        proc = cli("run", "-m", "-q", "--no-report", "--resume", str(sweep), *extra)
+        assert proc.returncode == 2, (extra, proc.stderr)
+        text = " ".join(proc.stderr.split())
+        assert "Invalid value for '--resume'" in text and "exactly its own jobs" in text
+        assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+    assert not (cli.root / "x").exists()
+    # Where the jobs run may change: the failed and the missing job run, nothing else.
+    proc = cli("run", "-m", "-q", "--no-report", "--resume", str(sweep), "launcher=local",
+               "hydra.launcher.n_jobs=2")
+    assert proc.returncode == 0, proc.stderr
+    assert statuses(sweep) == {f"seed={s}": "ok" for s in range(4)}
+    after = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    assert after[sweep / "sweep.json"] == before[sweep / "sweep.json"]   # the sweep's own plan
+    for job in ("seed=0", "seed=3"):                                     # untouched
+        assert after[sweep / job / "summary.json"] == before[sweep / job / "summary.json"]
+
+
+@pytest.mark.parametrize("chdir", ["false", "true"])
+def test_sweeps_find_a_relative_edge_list_wherever_jobs_run(cli, chdir):
+    (cli.cwd / "friends.csv").write_text("0 1\n1 2\n2 3\n3 0\n4 5\n")
+    proc = cli("run", "-m", "-q", "--no-report", "launcher=serial", *TINY, "network=edgelist",
+               "network.path=friends.csv", "policy=transactional,idic", f"hydra.job.chdir={chdir}")
+    assert proc.returncode == 0, proc.stderr
+    sweep = only_sweep(cli.root)
+    assert statuses(sweep) == {"policy=transactional": "ok", "policy=idic": "ok"}
+    for job in statuses(sweep):
+        config = (sweep / job / "config.yaml").read_text()
+        assert f"path: {cli.cwd / 'friends.csv'}" in config     # resolved once, absolute

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from crmsim import ConfigError
 from crmsim.analysis import report
 from crmsim.analysis.collect import collect
 from crmsim.cli import main
@@ -129,7 +130,13 @@ def test_a_baseline_no_run_has_is_bad_input(tmp_path, capsys):
 def test_a_new_report_replaces_the_old_one_whole(tmp_path):
     make_sweep(tmp_path)
     first = report.build(tmp_path, plots=False)
-    (first.path / "stale.txt").write_text("from the first report")
+    # A plot an earlier report made (with other runs, or with plots on): not in the new one.
+    (first.path / "heatmap.png").write_bytes(b"from the first report")
     second = report.build(tmp_path, plots=False)
-    assert second.path == first.path and not (second.path / "stale.txt").exists()
+    assert second.path == first.path and not (second.path / "heatmap.png").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # A file that is not a report's (the user's notes) makes the directory the user's: refused.
+    (second.path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="--out"):
+        report.build(tmp_path, plots=False)
+    assert (second.path / "notes.txt").read_text() == "mine"

@@ -112,8 +112,13 @@ def test_resume_reruns_only_the_job_whose_summary_was_deleted(tmp_path, capsys):
     assert after["seed=1"]["saved_at"] != before["seed=1"]["saved_at"]
     assert after["seed=1"]["kpis"] == before["seed=1"]["kpis"]   # same config and seed, same run
     assert len(list((root / "runs").iterdir())) == 1              # resumed in place
-    # Resuming with another config would overwrite finished runs: refused, nothing touched.
+    # Resuming with other settings would change the sweep's plan: refused, nothing touched.
     assert main(["run", "-m", "--resume", str(sweep), "market.n_people=300", "sim.steps=5",
+                 "seed=0,1,2"]) == 2
+    assert "A resumed sweep finishes exactly its own jobs" in " ".join(capsys.readouterr().err.split())
+    assert summaries(sweep) == after
+    # Sweeping another config into the same directory would overwrite finished runs: refused.
+    assert main(["run", "-m", f"hydra.sweep.dir={sweep}", "market.n_people=300", "sim.steps=5",
                  "seed=0,1,2"]) == 2
     assert "finished run of another config" in " ".join(capsys.readouterr().err.split())
     assert summaries(sweep) == after
@@ -161,5 +166,9 @@ def test_run_help_lists_launchers_experiments_and_searches(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     for text in ("--multirun", "--resume", "launcher", "submitit_slurm", "experiment",
-                 "compare_policies", "hparams_search", "value_chain"):
+                 "hparams_search"):
         assert text in out
+    for group in ("experiment", "launcher", "policy", "hparams_search"):   # discovered, all shown
+        assert api.group_options(group)
+        for option in api.group_options(group):
+            assert option in out, (group, option)

@@ -3,8 +3,10 @@
 A run is a directory with a ``summary.json`` (``crmsim run`` and every job of ``crmsim run
 -m`` write one). Nothing is left out silently: failed runs keep their error, hidden
 ``.<name>.*.incomplete`` directories (a run interrupted while saving) are listed as
-``incomplete`` and never read, and jobs a sweep planned (its ``sweep.json``) but that left no
-summary are listed as ``missing``.
+``incomplete`` and never read, jobs a sweep planned (its ``sweep.json``) but that left no
+summary are listed as ``missing``, and a ``summary.json`` or ``sweep.json`` that cannot be read
+is named in ``Collection.problems`` (the run is listed as ``unreadable``). The layout is
+``crmsim.layout``'s.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ..sweep import MANIFEST, params_of
+from .. import layout
+from ..layout import MANIFEST, REPORT_DIR
+from ..overrides import params_of
 
-STATUSES = ("ok", "failed", "incomplete", "missing")
-REPORT_DIR = "report"
 # Columns of the tidy table that are not parameters or KPIs.
 BASE_COLUMNS = ("run", "sweep", "job", "status", "error", "seed", "config_hash", "saved_at")
 
@@ -40,14 +42,20 @@ class Collection:
     objective: str = "npv_profit"
     design: dict[str, Any] = field(default_factory=dict)
     sweepers: list[str] = field(default_factory=list)
+    # Files that could not be read, as (path relative to root, why): never silently dropped.
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _seed_from_config(run: Path) -> Any:
     """Runs saved before summaries carried the seed: read it from their config."""
     try:
-        return OmegaConf.load(run / "config.yaml").get("seed")
+        return OmegaConf.load(run / layout.CONFIG).get("seed")
     except Exception:  # a missing or unreadable config: the seed is unknown, not an error
         return None
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path != root else "."
 
 
 def _first_line(text: Any) -> str | None:
@@ -63,14 +71,15 @@ def _walk(root: Path):
     runs, incomplete, sweeps = [], [], []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        incomplete += [here / n for n in dirnames if n.startswith(".") and n.endswith(".incomplete")]
+        incomplete += [here / n for n in dirnames if layout.is_incomplete(n)]
         if MANIFEST in filenames:
             sweeps.append(here)
-        if "summary.json" in filenames:
+        if layout.SUMMARY in filenames:
             runs.append(here)
             dirnames[:] = []          # a run holds no runs
             continue
-        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n != REPORT_DIR)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n != REPORT_DIR
+                             and not layout.is_report(here / n))
     return runs, incomplete, sweeps
 
 
@@ -78,7 +87,7 @@ def collect(root: str | os.PathLike) -> Collection:
     """Every run below ``root`` as a ``Collection``.
 
     ``runs`` columns: ``run`` (path relative to root), ``sweep`` (the sweep directory, relative),
-    ``job``, ``status`` (ok, failed, incomplete, missing), ``error``, ``seed``, ``config_hash``,
+    ``job``, ``status`` (ok, failed, incomplete, missing, unreadable), ``error``, ``seed``, ``config_hash``,
     ``saved_at``, then one column per parameter (the overrides that define a job; a name that
     clashes with another column becomes ``param:<name>``) and one per KPI.
     """
@@ -87,11 +96,16 @@ def collect(root: str | os.PathLike) -> Collection:
         raise FileNotFoundError(f"{root} is not a directory")
     run_dirs, incomplete, sweep_dirs = _walk(root)
     manifests = {}
+    problems: list[tuple[str, str]] = []
     for d in sweep_dirs:
-        try:
-            manifests[d] = json.loads((d / MANIFEST).read_text())
-        except (OSError, ValueError):
-            pass
+        doc, why = layout.read_json(d / MANIFEST)
+        if why is None and not (isinstance(doc, dict) and isinstance(doc.get("jobs", []), list | None)):
+            why = "not a sweep's plan"
+        if why:
+            problems.append((_rel(d / MANIFEST, root), f"{why}: the jobs of this sweep that "
+                             "did not finish cannot be listed as missing"))
+        else:
+            manifests[d] = doc
 
     def sweep_of(path: Path) -> Path:
         for parent in [path, *path.parents]:
@@ -107,13 +121,15 @@ def collect(root: str | os.PathLike) -> Collection:
     studies: list[dict[str, Any]] = []
     seen: set[Path] = set()
     for run in sorted(run_dirs):
-        try:
-            doc = json.loads((run / "summary.json").read_text())
-        except (OSError, ValueError) as err:
-            doc = {"status": "failed", "error": f"unreadable summary.json: {err}"}
+        why = layout.summary_problem(run)
+        if why:
+            problems.append((_rel(run / layout.SUMMARY, root), why))
+            doc = {"status": layout.UNREADABLE, "error": why}
+        else:
+            doc = layout.read_summary(run) or {}
         seen.add(run)
-        p = doc.get("params") or {}
-        k = doc.get("kpis") or {}
+        p = doc.get("params") if isinstance(doc.get("params"), dict) else {}
+        k = doc.get("kpis") if isinstance(doc.get("kpis"), dict) else {}
         params.update(dict.fromkeys(p))
         kpis.update(dict.fromkeys(key for key, v in k.items() if isinstance(v, int | float)))
         if doc.get("study"):
@@ -122,21 +138,26 @@ def collect(root: str | os.PathLike) -> Collection:
         records.append({
             "run": run, "status": str(doc.get("status", "failed")),
             "error": _first_line(doc.get("error")),
-            "seed": seed if seed is not None else _seed_from_config(run),
+            "seed": seed if seed is not None or why else _seed_from_config(run),
             "config_hash": doc.get("config_hash"), "saved_at": doc.get("saved_at"),
             "_params": p, "_kpis": k,
         })
     for d in incomplete:
-        records.append({"run": d, "status": "incomplete",
+        records.append({"run": d, "status": layout.INCOMPLETE,
                         "error": "interrupted while saving; never read", "_params": {}, "_kpis": {}})
     for sweep, manifest in manifests.items():
         for job in manifest.get("jobs") or []:
-            path = sweep / job["dir"]
-            if path not in seen:
+            try:
+                path = sweep / job["dir"]
                 p = params_of(job.get("overrides", []))
+            except Exception as err:   # a damaged plan: say so, list what can be listed
+                problems.append((_rel(sweep / MANIFEST, root), f"a job it cannot read ({err})"))
+                continue
+            if path not in seen:
                 params.update(dict.fromkeys(p))
-                records.append({"run": path, "status": "missing", "error": "no summary.json: the job "
-                                "did not finish (rerun the sweep with --resume)",
+                records.append({"run": path, "status": layout.MISSING,
+                                "error": f"no {layout.SUMMARY}: the job did not finish (rerun the "
+                                         "sweep with --resume)",
                                 "seed": p.get("seed"), "_params": p, "_kpis": {}})
 
     taken = set(BASE_COLUMNS) | set(kpis) | {"variant", "stratum", "replicate"}
@@ -172,7 +193,7 @@ def collect(root: str | os.PathLike) -> Collection:
         swept=[names.get(s, s) for s in swept], replicates=list(replicates) or ["seed"],
         baseline=max(set(baselines), key=baselines.count) if baselines else None,
         objective=study.get("objective") or "npv_profit", design=study.get("design") or {},
-        sweepers=list(sweepers),
+        sweepers=list(sweepers), problems=problems,
     )
 
 

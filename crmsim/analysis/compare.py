@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import numbers
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -12,6 +14,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from .. import metrics
+from ..errors import ConfigError
 from .stats import paired_differences
 
 Measures = Callable[["crmsim.Result"], dict[str, float]]  # noqa: F821
@@ -58,12 +61,8 @@ def compare(
     ``measures`` (a module-level function, so runs can go to other processes) adds KPIs of
     your own computed from each run's ``Result``; ``n_jobs`` runs that many in parallel.
     """
-    if not variants:
-        raise ValueError("compare needs at least one variant")
-    seeds = list(seeds)
+    seeds, kpis = _check_arguments(variants, seeds, baseline, kpis, n_jobs, measures)
     baseline = baseline if baseline is not None else next(iter(variants))
-    if baseline not in variants:
-        raise ValueError(f"baseline {baseline!r} is not one of the variants {list(variants)}")
     jobs = [(name, seed, tuple(ov), measures) for name, ov in variants.items() for seed in seeds]
     bar = tqdm(total=len(jobs), desc="runs", unit="run", disable=not progress, leave=False)
     rows = []
@@ -79,10 +78,51 @@ def compare(
     bar.close()
     runs = pd.DataFrame(rows)
     extra = [k for k in runs.columns if k not in metrics.SUMMARY and k not in ("variant", "seed")]
+    missing = [k for k in kpis or [] if k not in runs.columns]
+    if missing:
+        raise ConfigError("kpis", missing, "KPIs of crmsim.metrics.SUMMARY or of your measures: "
+                          + ", ".join([*metrics.SUMMARY, *extra]))
     table = paired_differences(runs, list(kpis or [*metrics.SUMMARY, *extra]), baseline)
     table.attrs["runs"] = runs
     table.attrs["baseline"] = baseline
     return table
+
+
+def _check_arguments(variants, seeds, baseline, kpis, n_jobs,
+                     measures=None) -> tuple[list[int], list[str] | None]:
+    """Misuse named before anything runs: ``ConfigError`` (a ``ValueError``) with the argument,
+    the value and what is allowed. Repeated seeds are dropped with a warning (a market counted
+    twice would narrow the interval without new evidence)."""
+    if not isinstance(variants, Mapping) or not variants:
+        raise ConfigError("variants", variants, "a non-empty mapping of names to lists of "
+                          "overrides, e.g. {'transactional': ['policy=transactional']}")
+    for name, ov in variants.items():
+        if isinstance(ov, str | bytes) or not all(isinstance(o, str) for o in ov):
+            raise ConfigError(f"variants[{name!r}]", ov, "a list of override strings")
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise ConfigError("seeds", seeds, "whole numbers >= 0, e.g. range(10)")
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= 0
+                            for x in seeds):
+        raise ConfigError("seeds", seeds, "one or more whole numbers >= 0, e.g. range(10)")
+    unique = list(dict.fromkeys(int(x) for x in seeds))
+    if len(unique) < len(seeds):
+        warnings.warn(f"compare: repeated seeds dropped ({len(seeds) - len(unique)}); a seed is "
+                      f"one market, counted once: seeds={unique}", UserWarning, stacklevel=3)
+    if baseline is not None and baseline not in variants:
+        raise ConfigError("baseline", baseline, "one of the variants: "
+                          + ", ".join(map(str, variants)))
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
+        raise ConfigError("n_jobs", n_jobs, "a whole number >= 1 (processes run in parallel)")
+    if kpis is not None:
+        if isinstance(kpis, str | bytes) or not all(isinstance(k, str) for k in kpis) or not kpis:
+            raise ConfigError("kpis", kpis, "a non-empty list of KPI names, e.g. ['npv_profit']")
+        kpis = list(kpis)
+        unknown = [k for k in kpis if k not in metrics.SUMMARY]
+        if unknown and measures is None:   # measures add KPIs known only once a run is made
+            raise ConfigError("kpis", unknown, "KPIs of crmsim.metrics.SUMMARY: "
+                              + ", ".join(metrics.SUMMARY))
+    return unique, kpis
 
 
 def experiment_variants(name: str, overrides: Sequence[str] = ()) -> tuple[dict[str, list[str]], list[int]]:

@@ -3,7 +3,8 @@
 Every run below DIR is collected (``collect``); the runs that finished are grouped into
 variants (the swept values that are not replicates) and compared with the baseline seed by
 seed (``paired_differences``: common random numbers make the comparison paired). The report
-is written atomically into ``DIR/report/``:
+is written atomically into ``DIR/report/`` (or ``--out``), which it may replace only when a
+report wrote it (``crmsim.layout.is_report``):
 
     runs.parquet     one row per job: parameters, KPIs, status (failed and unfinished included)
     report.csv       every KPI of every variant: mean, 95% interval, paired difference to the
@@ -18,17 +19,19 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .. import layout
+from .._version import __version__
+from ..errors import ConfigError
 from ..formatting import diff as fmt_diff
 from ..formatting import value as fmt_value
-from .collect import REPORT_DIR, Collection, collect
+from ..layout import REPORT_DIR
+from .collect import Collection, collect
 from .stats import paired_differences
 
 # The verdict: what a strategist asks first. The decision KPI is the study's objective.
@@ -157,6 +160,9 @@ def compare(c: Collection, baseline: str | None = None, kpis: list[str] | None =
     candidates = [p for p in c.params if p not in replicates]
     keys = [p for p in candidates if p in c.swept or ok[p].map(_label).nunique() > 1]
     ok["replicate"] = ok[replicates].apply(lambda r: "|".join(_label(v) for v in r), axis=1)
+    if baseline is not None and not keys:
+        raise ReportError(f"baseline {baseline!r}: the finished runs do not differ in any "
+                          "parameter, so there is no variant to compare with")
     base = _resolve_baseline(baseline or c.baseline, ok, keys)
     compare_keys = list(base)
     strata_keys = [k for k in keys if k not in base]
@@ -272,7 +278,7 @@ class Report:
 
 def _counts(c: Collection) -> str:
     counts = c.runs["status"].value_counts()
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "incomplete", "missing") if counts.get(s, 0)]
+    parts = [f"{counts.get(s, 0)} {s}" for s in layout.STATUSES if counts.get(s, 0)]
     return f"{len(c.runs)} runs: " + ", ".join(parts)
 
 
@@ -296,39 +302,66 @@ def _how_to_read(cmp: Comparison) -> str:
     )
 
 
+def check_out(target: Path, root: Path) -> None:
+    """Where a report may go: a new directory, or one an earlier report wrote (it is replaced).
+    Anything else (a file, the runs, any other directory, a place that cannot be written) is
+    bad input, and nothing is touched."""
+    layout_text = "a new directory, or a report directory written by crmsim report (replaced)"
+    if target.is_symlink() or (target.exists() and not layout.is_report(target)):
+        what = ("a file" if target.is_file() else "the directory of the runs" if target == root
+                else "a directory holding the runs" if target in root.parents
+                else "a directory that is not a report")
+        raise ConfigError("--out", str(target), layout_text,
+                          f"It is {what}; crmsim report never replaces anything but its own "
+                          "report.")
+    probe = layout.unwritable(target.parent)
+    if probe is not None:
+        raise ConfigError("--out", str(target), layout_text,
+                          f"{probe} is not a directory crmsim can write to.")
+
+
 def build(root: str | os.PathLike, out: str | os.PathLike | None = None,
           baseline: str | None = None, plots: bool = True) -> Report:
     """Collect the runs below ``root``, compare them, and write the report atomically.
 
-    ``out`` defaults to ``root/report``; an earlier report there is replaced in one rename (a
-    report is derived from the runs, which are never touched).
+    ``out`` defaults to ``root/report``. An earlier report there (``crmsim.layout.is_report``)
+    is replaced in one rename; anything else at ``out`` raises ``ConfigError`` and is left
+    alone. The runs themselves are only read.
     """
     from . import plots as plot_mod
 
-    root = Path(root)
+    root = Path(root).absolute()
+    target = (Path(out) if out else root / REPORT_DIR).absolute()
+    check_out(target, root)
     c = collect(root)
     if c.runs.empty:
-        raise ReportError(f"no runs below {root} (a run is a directory with a summary.json)")
-    target = Path(out) if out else root / REPORT_DIR
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        files, terminal, cmp = _write(c, tmp, baseline, plots, plot_mod)
-        _swap_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise ReportError(f"no runs below {root} (a run is a directory with a {layout.SUMMARY})")
+    if baseline is not None and (c.design or any(s != "basic" for s in c.sweepers)):
+        raise ReportError(f"baseline {baseline!r}: these runs are "
+                          + ("a sensitivity design" if c.design else "an optimiser's trials")
+                          + ", ranked rather than compared with a baseline")
+    _check_timeseries(c)
+    holder: dict = {}
+
+    def write(tmp: Path) -> None:
+        holder["out"] = _write(c, tmp, baseline, plots, plot_mod)
+        layout.write_report_mark(tmp, root, __version__)
+
+    layout.write_dir(target, write, replace=layout.is_report)
+    files, terminal, cmp = holder["out"]
     return Report(path=target, collection=c, comparison=cmp, terminal=terminal, files=files)
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.rename(target, old / "report")
-    os.rename(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+def _check_timeseries(c: Collection) -> None:
+    """Every finished run's time series must be readable (the plots use them): one that is not
+    is named with the problems, never skipped without a word."""
+    for run in c.runs.loc[c.runs["status"] == layout.OK, "run"]:
+        path = c.root / run / layout.TIMESERIES
+        try:
+            pd.read_parquet(path)
+        except Exception as err:   # pyarrow raises its own types for damaged files
+            why = "missing" if not path.exists() else f"unreadable ({type(err).__name__}: {err})"
+            c.problems.append((str(Path(run) / layout.TIMESERIES), why.splitlines()[0]))
 
 
 def _write_design(c: Collection, tmp: Path, plots: bool, plot_mod, md: list, lines: list,
@@ -453,5 +486,10 @@ def _write(c: Collection, tmp: Path, baseline: str | None, plots: bool, plot_mod
         lines += [f"  {r.status:<10} {r.run}: {r.error}" for r in bad.head(10).itertuples()]
         if len(bad) > 10:
             lines.append(f"  ... {len(bad) - 10} more")
+    if c.problems:
+        md += ["", "## Files that could not be read", "",
+               md_table(["file", "problem"], [[f, why] for f, why in c.problems])]
+        lines += ["", f"files that could not be read ({len(c.problems)}):"]
+        lines += [f"  {f}: {why}" for f, why in c.problems]
     (tmp / "report.md").write_text("\n".join(md) + "\n")
     return files, "\n".join(lines), cmp

@@ -1,0 +1,239 @@
+"""Composing a config: the packaged Hydra configs, overrides, and the checks before a run.
+
+``load_config`` is the one way a config is made (the CLI, the API, sweeps, notebooks and the
+dashboard all use it); it needs nothing of the model, so the model's own construction can use it
+too. ``crmsim.api`` re-exports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import importlib.resources
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import checks, validation
+from . import config as config_mod
+from .errors import ConfigError
+from .network import load_edgelist
+
+
+def config_dir() -> Path:
+    """The packaged Hydra configs (``configs/`` in the source tree)."""
+    return Path(str(importlib.resources.files("crmsim.configs")))
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, e.g. ``group_options("policy")``."""
+    path = config_dir() / group
+    return sorted(p.stem for p in path.glob("*.yaml")) if path.is_dir() else []
+
+
+def config_groups() -> list[str]:
+    return sorted(p.name for p in config_dir().iterdir()
+                  if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml")))
+
+
+@contextlib.contextmanager
+def _hydra_context() -> Iterator[None]:
+    """Hydra's compose API, usable any number of times, even inside a running Hydra app."""
+    gh = GlobalHydra.instance()
+    saved = None
+    if gh.is_initialized():
+        saved = gh.hydra
+        gh.clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3",
+                                   job_name="crmsim"):
+            yield
+    finally:
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)
+
+
+def _all_keys(node, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in node.items():
+        keys.append(prefix + str(k))
+        if isinstance(v, dict):
+            keys.extend(_all_keys(v, f"{prefix}{k}."))
+    return keys
+
+
+@functools.cache
+def _default_keys() -> tuple[str, ...]:
+    """Every key of the default config (composing it takes ~0.1 s, so once per process)."""
+    with _hydra_context():
+        base = OmegaConf.to_container(compose(config_name="config"), resolve=False)
+    return tuple(_all_keys(base))
+
+
+def _unknown_key(key: str, value: object) -> ConfigError:
+    close = difflib.get_close_matches(key, _default_keys(), n=3)
+    hint = f"Did you mean {' or '.join(close)}?" if close else ""
+    return ConfigError(key, value, "only keys of the crmsim schema (`crmsim run --help`)", hint)
+
+
+_OVERRIDE_SYNTAX = "key=value, group=option, +key=value or ~key (Hydra override syntax)"
+
+
+def _given(key: str, overrides: Sequence[str]) -> str | None:
+    """The value the user wrote for ``key`` (with or without a ``+``/``++``/``~`` prefix); the
+    last one, as in Hydra."""
+    return next((o.partition("=")[2] for o in reversed(overrides)
+                 if o.lstrip("+~").startswith(key + "=")), None)
+
+
+def _group_choice_error(group: str, value: object) -> ConfigError:
+    options = group_options(group)
+    return ConfigError(group, value, "one of " + ", ".join(options) if options
+                       else "an existing config group")
+
+
+def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
+    msg = str(err)
+    first = msg.splitlines()[0] if msg else type(err).__name__
+    if isinstance(err, ValueError) and "Config group override" in msg:
+        # Hydra's own ValueError for `sim=3` or `market=null`: it does not say which group.
+        groups = set(config_groups())
+        group = next((o.partition("=")[0].lstrip("+~") for o in overrides
+                      if o.partition("=")[0].lstrip("+~") in groups), None)
+        if group is None:  # `=5`: no key at all
+            bad = next((o for o in overrides if not o.partition("=")[0].lstrip("+~")), overrides)
+            return ConfigError("override", bad, _OVERRIDE_SYNTAX)
+        return _group_choice_error(group, _given(group, overrides))
+    missing = re.search(r"Could not (?:find|load) '([\w/]+)/([^']+)'", msg)
+    if missing:
+        return _group_choice_error(missing.group(1), missing.group(2))
+    if isinstance(err, OverrideParseException):
+        bad = re.search(r"override '([^']*)'", msg)
+        line = bad.group(1) if bad else _unparsable(overrides)
+        if line is None:
+            return ConfigError("override", list(overrides), _OVERRIDE_SYNTAX)
+        key, _, value = line.partition("=")
+        if value and re.search(r"[()\[\]{}, '\"=:]", value):
+            return ConfigError("override", line, _OVERRIDE_SYNTAX,
+                               f"Its value holds characters Hydra's grammar reads (parentheses, "
+                               f"brackets, commas, spaces, quotes): quote it, as {key}='{value}' "
+                               "(in a shell, wrap the whole override in double quotes)")
+        return ConfigError("override", line, _OVERRIDE_SYNTAX)
+    unknown = re.search(r"Could not override '([^']+)'", msg)
+    if unknown:
+        key = unknown.group(1)
+        inner = getattr(err.__cause__, "full_key", None)
+        if inner and inner != key:  # `network={a: 1}`: the unknown key is network.a
+            return _unknown_key(inner, _given(key, overrides))
+        if key in config_groups():  # an optional group, not in the defaults: `lever=promotion`
+            return ConfigError(key, _given(key, overrides),
+                               f"+{key}=OPTION (the group is added with '+'), OPTION one of "
+                               + ", ".join(group_options(key)))
+        return _unknown_key(key, _given(key, overrides))
+    exists = re.search(r"An item is already at '([^']+)'", msg)
+    if exists:
+        key = exists.group(1)
+        return ConfigError(key, _given(key, overrides),
+                           f"an override without '+', since the key exists ({key}=VALUE)")
+    cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        return validation.error_from_omegaconf(cause)
+    return ConfigError("overrides", list(overrides), "overrides of existing keys", first)
+
+
+def _unparsable(overrides: Sequence[str]) -> str | None:
+    """The first override Hydra's grammar cannot read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for line in overrides:
+        try:
+            parser.parse_override(line)
+        except Exception:
+            return line
+    return None
+
+
+def _check_one_config(overrides: list[str]) -> None:
+    """What one config cannot hold: swept values, and Hydra settings (only a sweep uses them;
+    here they would be ignored without a word)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for line in overrides:
+        key, _, value = line.lstrip("+~").partition("=")
+        if key.startswith(("hydra.", "hydra/")):
+            raise ConfigError(key, value, "Hydra settings only in a sweep (crmsim run -m); a "
+                              "single run goes to --out DIR (the results root)")
+        try:
+            swept = parser.parse_override(line).is_sweep_override()
+        except Exception:        # a malformed override: composing it says what is wrong
+            continue
+        if swept:
+            raise ConfigError(key, value, "a single value; to run every value, add -m "
+                              f"(crmsim run -m {line}), or use crmsim.compare from Python")
+
+
+def _blame_deletion(err: ConfigError, overrides: Sequence[str]) -> ConfigError:
+    """A value missing or an interpolation failing after a ``~key`` deletion: name the deletion
+    (``~market`` would otherwise blame the first key it took with it)."""
+    fallout = err.value == "???" or "interpolation" in err.allowed
+    for line in overrides:
+        key = line[1:].partition("=")[0]
+        if line.startswith("~") and (fallout or err.key.startswith(key + ".")):
+            return ConfigError(key, line, "keys and sections that stay: every one is required "
+                               f"({err.key} has no value once {key} is deleted); set a value "
+                               f"({key}=...) or choose another option instead")
+    return err
+
+
+def load_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose the packaged configs with Hydra overrides, e.g. ``["policy=transactional"]``.
+
+    Works from any directory, in notebooks and scripts, any number of times. The result is
+    checked against the schema; a bad value raises ``ConfigError``.
+    """
+    config_mod.register_schema()
+    if isinstance(overrides, str | bytes) or not all(isinstance(o, str) for o in overrides):
+        shown = overrides if isinstance(overrides, str | bytes) else [
+            o for o in overrides if not isinstance(o, str)][0]
+        raise ConfigError("overrides", shown, "a list of override strings, e.g. "
+                          "load_config([\"policy=idic\", \"seed=3\"])")
+    overrides = list(overrides)
+    _check_one_config(overrides)
+    try:
+        with _hydra_context():
+            cfg = compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise _blame_deletion(_composition_error(err, overrides), overrides) from None
+    try:
+        typed = validation.validate(cfg)
+    except ConfigError as err:
+        if "schema" in err.allowed:  # a key added with `+`, at the top level or nested
+            given = _given(err.key, overrides)
+            raise _unknown_key(err.key, err.value if given is None else given) from None
+        raise _blame_deletion(err, overrides) from None
+    check_inputs(typed)
+    return cfg
+
+
+def check_inputs(typed: config_mod.CRMConfig) -> None:
+    """What a valid config still needs from the machine: the memory, and a readable edge list
+    (read now, so a missing or malformed file stops the run before anything is simulated or
+    written; the model reads it again, parsing is ~0.4 s per 10^6 edges)."""
+    checks.check_memory(typed)
+    if typed.network.kind == "edgelist":
+        checks.check_edgelist_file(typed.network.path)
+        _read_edgelist(typed.network.path, typed.market.n_people)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_edgelist(path: str, n: int) -> None:
+    load_edgelist(path, n)
