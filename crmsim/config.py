@@ -242,6 +242,11 @@ class PolicyConfig:
     termination: TerminationConfig = field(default_factory=TerminationConfig)
 
 
+# What a sweep's verdict and an optimiser maximise unless a study says otherwise: the run's
+# discounted profit plus the customer equity it leaves behind (crmsim/metrics.py).
+DEFAULT_OBJECTIVE = "npv_total"
+
+
 @dataclass
 class StudyConfig:
     """What a sweep is for: where its runs land and how the report reads them.
@@ -254,7 +259,7 @@ class StudyConfig:
     name: str | None = None
     baseline: str | None = None
     replicates: list[str] = field(default_factory=lambda: ["seed"])
-    objective: str = "npv_profit"
+    objective: str = DEFAULT_OBJECTIVE
     design: dict[str, Any] = field(default_factory=dict)
     point: int | None = None
 

@@ -140,7 +140,7 @@ def run_job(cfg: DictConfig) -> float:
         "study": OmegaConf.to_container(cfg.study, resolve=True) if "study" in cfg else {},
         "job": {"num": hc.job.num, "dir": job_dir.name, "overrides": task},
     }
-    objective = str(cfg.study.objective) if "study" in cfg else "npv_profit"
+    objective = str(cfg.study.objective) if "study" in cfg else config_mod.DEFAULT_OBJECTIVE
     old = read_summary(job_dir)
     finished = bool(old and old.get("status") == layout.OK)
     prepared = None

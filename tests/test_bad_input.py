@@ -424,7 +424,7 @@ def test_memory_estimate_refuses_before_allocating(monkeypatch):
     from crmsim import checks
 
     cfg = crmsim.load_config(["market.n_people=10000000", "sim.record_customers=false"])
-    typed = crmsim.config.validate(cfg)
+    typed = crmsim.validation.validate(cfg)
     assert checks.memory_needed(typed) == 10**7 * checks.BYTES_PER_PERSON
     monkeypatch.setattr(checks, "memory_available", lambda: 2 * 10**9)
     with pytest.raises(ConfigError) as info:
@@ -597,7 +597,7 @@ def test_compare_counts_a_repeated_seed_once():
 def test_parallel_jobs_that_do_not_fit_side_by_side_are_refused(workdir, monkeypatch, capsys):
     from crmsim import checks
 
-    one = checks.memory_needed(crmsim.config.validate(crmsim.load_config(SMALL)))
+    one = checks.memory_needed(crmsim.validation.validate(crmsim.load_config(SMALL)))
     monkeypatch.setattr(checks, "memory_available", lambda: int(2.5 * one))   # two jobs fit
     args = ["run", "-m", "-q", "--no-report", *SMALL, "seed=0,1,2,3"]
     assert main([*args, "hydra.launcher.n_jobs=4"]) == EXIT_BAD_INPUT
@@ -613,7 +613,7 @@ def test_memory_estimate_counts_only_the_edges_that_are_stored():
 
     def need(*overrides):
         cfg = crmsim.load_config(["market.n_people=100000", "sim.record_customers=false", *overrides])
-        return checks.memory_needed(crmsim.config.validate(cfg))
+        return checks.memory_needed(crmsim.validation.validate(cfg))
 
     base = need()
     assert need("network=complete") == base          # never materialised: no edges stored

@@ -140,3 +140,33 @@ def test_a_new_report_replaces_the_old_one_whole(tmp_path):
     with pytest.raises(ConfigError, match="--out"):
         report.build(tmp_path, plots=False)
     assert (second.path / "notes.txt").read_text() == "mine"
+
+
+def test_the_verdict_says_when_a_strategy_pays_back(tmp_path):
+    """npv_total at the horizons a run reaches (1 and 3 years here) get their own paired
+    differences; horizons past the run's end (null in summary.json) are left out."""
+    rng = np.random.default_rng(3)
+    jobs = []
+    for p, late_gain in (("transactional", 0.0), ("idic", 80.0)):
+        for s in range(5):
+            name = f"policy={p},seed={s}"
+            jobs.append({"dir": name, "overrides": [f"policy={p}", f"seed={s}"]})
+            kpis = {**kpis_for(rng, 0.0), "npv_total": 2000 + late_gain + rng.normal(0, 10),
+                    # idic costs money in the first year and pays back by the third
+                    "npv_total_1y": 500 - late_gain / 2 + rng.normal(0, 10),
+                    "npv_total_3y": 2000 + late_gain + rng.normal(0, 10),
+                    "npv_total_5y": None, "npv_total_10y": None}
+            fake_run(tmp_path / name, {"policy": p, "seed": s}, kpis,
+                     study={"baseline": "transactional", "replicates": ["seed"],
+                            "objective": "npv_total"})
+    (tmp_path / "sweep.json").write_text(json.dumps({"swept": ["policy", "seed"], "replicates": ["seed"],
+                                                     "sweeper": "basic", "jobs": jobs}))
+    rep = report.build(tmp_path, plots=False)
+    head, body = report.horizon_cells(rep.comparison)
+    assert head == ["policy", "1 year", "3 years"]
+    idic = dict(zip(head, next(row for row in body if row[0] == "idic"), strict=True))
+    assert idic["1 year"].startswith("-") and idic["3 years"].startswith("+")
+    assert "When it pays back" in rep.terminal
+    assert "## When it pays back" in (rep.path / "report.md").read_text()
+    v = report.verdict(rep.comparison).set_index("variant")
+    assert rep.comparison.objective == "npv_total" and v.loc["idic", "verdict"] == "better"

@@ -21,6 +21,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from .. import layout
+from ..config import DEFAULT_OBJECTIVE
 from ..layout import MANIFEST, REPORT_DIR
 from ..overrides import params_of
 
@@ -39,7 +40,7 @@ class Collection:
     swept: list[str] = field(default_factory=list)
     replicates: list[str] = field(default_factory=lambda: ["seed"])
     baseline: str | None = None
-    objective: str = "npv_profit"
+    objective: str = DEFAULT_OBJECTIVE
     design: dict[str, Any] = field(default_factory=dict)
     sweepers: list[str] = field(default_factory=list)
     # Files that could not be read, as (path relative to root, why): never silently dropped.
@@ -192,7 +193,7 @@ def collect(root: str | os.PathLike) -> Collection:
         root=root, runs=frame, params=param_columns, kpis=list(kpis),
         swept=[names.get(s, s) for s in swept], replicates=list(replicates) or ["seed"],
         baseline=max(set(baselines), key=baselines.count) if baselines else None,
-        objective=study.get("objective") or "npv_profit", design=study.get("design") or {},
+        objective=study.get("objective") or DEFAULT_OBJECTIVE, design=study.get("design") or {},
         sweepers=list(sweepers), problems=problems,
     )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import layout
+from .. import layout, metrics
 from .._version import __version__
 from ..errors import ConfigError
 from ..formatting import diff as fmt_diff
@@ -34,9 +34,12 @@ from ..layout import REPORT_DIR
 from .collect import Collection, collect
 from .stats import paired_differences
 
-# The verdict: what a strategist asks first. The decision KPI is the study's objective.
-VERDICT_KPIS = {"npv_profit": "NPV profit", "retention_rate_annual": "retention",
-                "revenue_total": "revenue"}
+# The verdict: what a strategist asks first. The decision KPI is the study's objective
+# (npv_total by default: the run's profit and the customer base it leaves behind).
+VERDICT_KPIS = {k: metrics.LABELS[k][0] for k in (
+    "npv_total", "npv_profit", "retention_rate_annual", "revenue_total")}
+# When it pays back: npv_total as if the run had ended at each horizon it reaches.
+HORIZON_KPIS = {f"npv_total_{h}y": f"{h} year{'s' if h > 1 else ''}" for h in metrics.HORIZONS}
 LEVEL = 0.95
 MAX_SHOWN = 12      # variants in the terminal table and the plots (all are in report.csv)
 
@@ -244,6 +247,27 @@ def _verdict_cells(cmp: Comparison, v: pd.DataFrame) -> tuple[list[str], list[li
     return head, body
 
 
+def horizon_cells(cmp: Comparison) -> tuple[list[str], list[list[str]]] | None:
+    """Δ npv_total with its interval at each horizon (1, 3, 5, 10 years) the runs reach; None
+    when they reach none."""
+    t = cmp.table
+    present = [k for k in HORIZON_KPIS if k in set(t["kpi"])]
+    if not present:
+        return None
+    name = cmp.compare_keys[0] if len(cmp.compare_keys) == 1 else "variant"
+    head = (["stratum"] if cmp.strata_keys else []) + [name] + [HORIZON_KPIS[k] for k in present]
+    body = []
+    for (stratum, variant), g in t.groupby(["stratum", "variant"], sort=False):
+        by = g.set_index("kpi")
+        cells = ([stratum] if cmp.strata_keys else []) + [str(variant)]
+        for k in present:
+            r = by.loc[k]
+            cells.append("—" if variant == cmp.baseline
+                         else fmt_diff(k, r["diff"], r["diff_low"], r["diff_high"]))
+        body.append(cells)
+    return head, body
+
+
 def text_table(head: list[str], body: list[list[str]]) -> str:
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(head)]
     right = [i for i in range(len(head)) if body and all(_numeric(row[i]) for row in body)]
@@ -433,6 +457,13 @@ def _write_comparison(c: Collection, tmp: Path, baseline: str | None, plots: boo
     lines += ["", title, text_table(head, body[:MAX_SHOWN])]
     if len(body) > MAX_SHOWN:
         lines.append(f"... {len(body) - MAX_SHOWN} more variants in report.md")
+    horizons = horizon_cells(cmp)
+    if horizons is not None:
+        h_head, h_body = horizons
+        h_title = (f"When it pays back: Δ NPV total (profit so far + customer equity) to "
+                   f"{cmp.baseline_text}, had the run ended after ...")
+        md += ["", "## When it pays back", "", h_title, "", md_table(h_head, h_body)]
+        lines += ["", h_title, text_table(h_head, h_body[:MAX_SHOWN])]
     if plots:
         made = plot_mod.timeseries(c.root, cmp, tmp / "timeseries.png", MAX_SHOWN)
         shown = {k: label for k, label in VERDICT_KPIS.items() if k in set(cmp.table["kpi"])}
