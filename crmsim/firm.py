@@ -37,8 +37,9 @@ class FirmView:
     """What the firm knows at the start of a step. Arrays have one entry per person."""
 
     def __init__(self, pop: Population, degree: np.ndarray, knowledge_sd: np.ndarray, step: int,
-                 period_days: float, errors: dict[str, np.ndarray], u: np.ndarray, margin: float,
-                 service_cost: float, quality: float, training: float, purchase=None) -> None:
+                 period_days: float, errors: dict[str, np.ndarray], u: np.ndarray,
+                 u_due: np.ndarray, margin: float, service_cost: float, quality: float,
+                 training: float, purchase=None) -> None:
         self._pop = pop
         self._errors = errors
         self.step = step
@@ -62,6 +63,7 @@ class FirmView:
         self.degree = _read_only(degree)      # social reach is public (followers, referrals)
         self.knowledge_sd = _read_only(knowledge_sd)
         self.u = u                            # uniforms for random targeting (policy stream)
+        self.u_due = u_due                    # ... and for when a contact falls due (cadences)
         # Non-contractual setting (``purchase`` = market.purchase): the firm never sees a
         # dropout. Its records are each person's purchases; who it counts a customer (ACTIVE)
         # or lapsed, and since when, comes from them and its estimate of P(alive).
@@ -206,9 +208,9 @@ class Firm(mesa.Agent):
     def observe(self, pop: Population, degree: np.ndarray, step: int, period_days: float,
                 policy_rng: np.random.Generator, margin: float, service_cost: float,
                 purchase=None) -> FirmView:
+        u, u_due = policy_rng.random((2, pop.n))
         return FirmView(pop, degree, self.knowledge_sd, step, period_days, self.errors,
-                        policy_rng.random(pop.n), margin, service_cost, self.quality, self.training,
-                        purchase)
+                        u, u_due, margin, service_cost, self.quality, self.training, purchase)
 
     def learn(self, interacted: np.ndarray, strength: np.ndarray | float = 1.0) -> None:
         """Each interaction removes ``learning`` of the remaining noise (``strength`` interactions' worth)."""

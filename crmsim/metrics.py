@@ -183,10 +183,11 @@ SUMMARY_KPIS: dict[str, KPI] = {
         'net promoter score at the end'),
     **{f"npv_total_{h}y": KPI(f"NPV total at {h} year{'s' if h > 1 else ''}", "money",
                              f"npv_total as if the run ended after {h} year{'s' if h > 1 else ''} "
-                             "(null when the run is shorter)") for h in HORIZONS},
+                             "(only in runs that reach it)") for h in HORIZONS},
 }
 
 # Views of the definitions above, by name.
+HORIZON_KEYS = tuple(f"npv_total_{h}y" for h in HORIZONS)
 TIMESERIES: dict[str, str] = {k: v.meaning for k, v in TIMESERIES_KPIS.items()}
 SUMMARY: dict[str, str] = {k: v.meaning for k, v in SUMMARY_KPIS.items()}
 LABELS: dict[str, tuple[str, str]] = {k: (v.label, v.unit)
@@ -256,18 +257,19 @@ def top_share(values: np.ndarray, top: float = 0.2) -> float:
     return float(np.partition(values, values.size - k)[values.size - k:].sum() / total)
 
 
-def npv_total_at_horizons(ts: pd.DataFrame, period_days: float) -> dict[str, float | None]:
+def npv_total_at_horizons(ts: pd.DataFrame, period_days: float) -> dict[str, float]:
     """``npv_total`` as if the run had ended at each of ``HORIZONS`` years: discounted profit
     up to the step nearest the horizon plus the customer equity then, discounted to time 0.
-    None for a horizon the run does not reach (within half a step)."""
+    A horizon the run does not reach (within half a step) is left out."""
     dt = step_years(period_days)
     last = int(ts["step"].iloc[-1])
     cumulative = ts["profit_discounted"].where(ts["step"] > 0, 0.0).cumsum().to_numpy()
-    out: dict[str, float | None] = {}
+    out: dict[str, float] = {}
     for h in HORIZONS:
         k = int(round(h / dt))
-        out[f"npv_total_{h}y"] = (None if k > last or k < 1 else float(
-            cumulative[k] + ts["customer_equity"].iloc[k] * ts["discount_factor"].iloc[k]))
+        if 1 <= k <= last:
+            out[f"npv_total_{h}y"] = float(
+                cumulative[k] + ts["customer_equity"].iloc[k] * ts["discount_factor"].iloc[k])
     return out
 
 

@@ -73,9 +73,11 @@ class Tactic:
     def candidates(self, view: FirmView) -> np.ndarray:
         eligible = view.status == self.audience
         if getattr(self, "cadence_days", 0.0) > 0 and self._last_contact is not None:
-            # Due at the step nearest to ``cadence_days`` after the last contact.
-            half_step = view.dt * DAYS_PER_YEAR / 2
-            eligible &= view.day - self._last_contact + half_step >= self.cadence_days
+            # Due ``cadence_days`` after the last contact, on average exactly: in the step that
+            # ends then, or in the one before with the chance of that step's part past the due
+            # date (30 days in weekly steps: after 28 days with chance 5/7, else after 35).
+            step_days = view.dt * DAYS_PER_YEAR
+            eligible &= view.day - self._last_contact + view.u_due * step_days >= self.cadence_days
         return eligible
 
     def unit_cost(self, view: FirmView) -> float:
