@@ -21,10 +21,12 @@ from .units import step_years
 
 TIMESERIES: dict[str, str] = {
     "step": "step number; 0 is the initial state",
-    "n_prospect": "people who have never been customers",
+    "n_prospect": "people in the market who have never been customers",
     "n_active": "current customers",
     "n_lapsed": "former customers who left (may be won back)",
     "n_terminated": "people the firm ended the relationship with (gone for good)",
+    "n_outside": "people not yet in an open market (market.growth): they enter as prospects",
+    "entered": "people who entered the market this step as prospects (the fall in n_outside)",
     "at_risk": "customers who could churn this step (active before churn)",
     "acquired": "prospects who became customers this step",
     "churned": "customers who left this step",
@@ -57,7 +59,7 @@ TIMESERIES: dict[str, str] = {
     "discount_factor": "1 / (1 + i)^(step * dt)",
     "profit_discounted": "profit x discount_factor",
     "satisfaction_mean": "mean satisfaction of active customers (-1..1)",
-    "sentiment_mean": "mean sentiment toward the brand, everyone (-1..1)",
+    "sentiment_mean": "mean sentiment toward the brand of everyone in the market (-1..1)",
     "commitment_mean": "mean commitment of active customers (0..1)",
     "wom_positive": "positive messages heard this step",
     "wom_negative": "negative messages heard this step",
@@ -72,7 +74,7 @@ CRM_CATEGORIES = ("acquisition", "retention", "interaction", "service_investment
 OPERATING_COSTS = ("cost_goods", "cost_service", "cost_complaints", "cost_bad_debt", "cost_fixed")
 
 SUMMARY: dict[str, str] = {
-    "n_people": "population size",
+    "n_people": "people in the market at the end (market.n_people plus the entrants)",
     "steps": "steps simulated",
     "active_final": "customers at the end",
     "acquired_total": "prospects acquired over the run",
