@@ -6,6 +6,11 @@ are told to others; customers decide whether to stay; prospects decide whether t
 lapsed customers whether to return); the decisions take effect; the customers who stayed buy;
 the firm books it all. Each phase is one method below, writing its own counters into the step's
 row; each mechanism is a function in ``behavior/`` applied to everyone at once.
+
+In an open market (``market.growth`` > 0) the people who will enter during the run are
+simulated from the start, outside the market (``population.py`` states the invariant); at the
+end of each step those due enter as prospects (``_enter``). Only word of mouth reaches them
+before; the means of sentiment and reputation are over the people in the market.
 """
 
 from __future__ import annotations

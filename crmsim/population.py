@@ -13,6 +13,11 @@ the market are therefore always the first ones, and at every step
 ``prospect + active + lapsed + terminated + outside = n``, ``outside`` never rises and the people
 who entered in a step are exactly its fall. With ``growth = 0`` nothing is allocated beyond
 ``n_people`` and every draw is the one of a closed market.
+
+The social world is everyone simulated: networks (``complete`` included, whose contacts are
+drawn from everyone) span the entrants, so a longer run of an open market has more people to
+know, and the share of a person's contacts who are customers counts contacts not yet in the
+market as non-customers. ``network=edgelist`` is refused with growth (its file names the people).
 """
 
 from __future__ import annotations

@@ -152,7 +152,8 @@ def KPIs(model: CRMModel):
         with solara.Column(gap="2px"):
             solara.Text(f"Step {model.steps} (day {c.sim.period_days * model.steps:g})",
                         classes=["crmsim-step"], style={"font-weight": "bold"})
-            solara.Text(f"Active customers: {int(row['n_active']):,} of {n:,} people",
+            solara.Text(f"Active customers: {int(row['n_active']):,} of {model.in_market:,} "
+                        "people in the market",
                         classes=["crmsim-active"])
             solara.Text(f"Revenue so far: {sum(cols['revenue']):,.0f}", classes=["crmsim-revenue"])
             solara.Text(f"Word of mouth this step: +{int(row['wom_positive']):,} / "
