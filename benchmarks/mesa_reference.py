@@ -194,6 +194,9 @@ def check_supported(c: CRMConfig) -> None:
     if c.firm.crm_budget != 0:
         raise ConfigError("firm.crm_budget", c.firm.crm_budget,
                           "0 in the Mesa reference (it runs the core mechanics without a policy)")
+    if c.market.growth != 0:
+        raise ConfigError("market.growth", c.market.growth,
+                          "0 in the Mesa reference (it simulates a closed market)")
 
 
 def _beta_with_mean(rng, mean: float, concentration: float = 4.0) -> float:

@@ -138,6 +138,7 @@ class MarketConfig:
     n_people: int = _whole(2, MAX_PEOPLE)
     initial_customer_share: float = _prob()
     competitor_quality: float = _f(0.0, 1.0)
+    growth: float = _f(0.0, 10.0)   # new prospects per year, as a share of n_people (population.py)
     spend: SpendConfig = field(default_factory=SpendConfig)
     needs: NeedsConfig = field(default_factory=NeedsConfig)
     churn: ChurnConfig = field(default_factory=ChurnConfig)

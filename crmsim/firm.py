@@ -78,7 +78,8 @@ class FirmView:
             self.monetary = pop.repeat_amount / np.maximum(pop.repeat_purchases, 1)
             seen = np.where(self.p_alive >= purchase.alive_threshold, ACTIVE, LAPSED)
             status = np.where(bought, seen, PROSPECT)
-            self.status = _read_only(np.where(pop.status == TERMINATED, TERMINATED,
+            # It knows whom it ended and who is not yet in the market (market.growth).
+            self.status = _read_only(np.where(pop.status >= TERMINATED, pop.status,
                                               status).astype(np.int8))
             self.tenure = _read_only(np.floor(self.T / self.dt + 1e-9).astype(np.int32))
 

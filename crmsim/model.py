@@ -6,6 +6,11 @@ are told to others; customers decide whether to stay; prospects decide whether t
 lapsed customers whether to return); the decisions take effect; the customers who stayed buy;
 the firm books it all. Each phase is one method below, writing its own counters into the step's
 row; each mechanism is a function in ``behavior/`` applied to everyone at once.
+
+In an open market (``market.growth`` > 0) the people who will enter during the run are
+simulated from the start, outside the market (``population.py`` states the invariant); at the
+end of each step those due enter as prospects (``_enter``). Only word of mouth reaches them
+before; the means of sentiment and reputation are over the people in the market.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .construction import UNSET, model_config
 from .firm import Firm
 from .network import Network, build_network
 from .policies import Policy, make_policy
-from .population import ACTIVE, LAPSED, PROSPECT, TERMINATED, Population
+from .population import ACTIVE, LAPSED, OUTSIDE, PROSPECT, TERMINATED, Population
 from .units import fade_per_step, step_years
 
 # Mesa logs every step at INFO; a model with hundreds of steps should not.
@@ -65,6 +70,7 @@ class PerStep(NamedTuple):
     lapse_mean: float            # ... and its mean over the step, relative to its start
     destructive_story: float     # chance that a destructive customer tells a bad story this step
     service_cost_per_year: float  # expected service cost of a customer (the firm's planning figure)
+    in_market: np.ndarray        # people in the market at the end of each step (market.growth)
 
 
 class Stories(NamedTuple):
@@ -107,14 +113,17 @@ class CRMModel(mesa.Model):
         seeds = np.random.SeedSequence(c.seed).spawn(len(STREAMS))
         self.streams = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds, strict=True)}
 
-        self.population = Population.sample(c.market, self.streams["population"])
+        # An open market allocates its entrants up front, outside the market (population.py).
+        self.population = Population.sample(c.market, self.streams["population"],
+                                            c.sim.steps * self.dt)
+        self.in_market = c.market.n_people   # the people in the market are the first ones
         self.network: Network = build_network(
-            c.network.kind, c.market.n_people, c.network.mean_degree, self.streams["network"],
+            c.network.kind, self.population.n, c.network.mean_degree, self.streams["network"],
             rewire_prob=c.network.rewire_prob, path=c.network.path,
             weak_degree=c.network.weak_degree,
         )
         self.firm = Firm(
-            self, c.market.n_people, quality=c.firm.quality, training=c.firm.training,
+            self, self.population.n, quality=c.firm.quality, training=c.firm.training,
             reputation=c.firm.reputation, knowledge_sd=c.firm.knowledge.noise_sd,
             knowledge_learning=c.firm.knowledge.learning, knowledge_floor=c.firm.knowledge.floor,
             rng=self.streams["firm"], needs_dims=c.market.needs.dims,
@@ -143,6 +152,7 @@ class CRMModel(mesa.Model):
         leaving = self._churn(actions, row)
         joining = self._adopt(actions, row)
         self._transitions(leaving, joining)
+        self._enter(row)
         amount = self._buy_and_pay(leaving, joining, actions, row)
         self._book(row)
         if self.cfg.sim.record_events:
@@ -157,6 +167,11 @@ class CRMModel(mesa.Model):
         ``sim.period_days`` needs (``crmsim.units``)."""
         c, dt, days = self.cfg, self.dt, self.cfg.sim.period_days
         svc = c.firm.service
+        entry = self.population.entry_time
+        # An entrant enters at the end of the step nearest its entry time (the first at the
+        # earliest); counted by step, the people in the market at the end of each.
+        entry_steps = np.clip(np.rint(entry[c.market.n_people:] / dt), 1, c.sim.steps) \
+            if entry is not None else np.zeros(0)
         return PerStep(
             crm_budget=c.firm.crm_budget * dt,
             fixed_cost=c.firm.fixed_cost * dt,
@@ -169,6 +184,8 @@ class CRMModel(mesa.Model):
             lapse_mean=units.mean_of_fade(days, c.market.churn.contagion_days),
             destructive_story=units.share_in_step(c.market.traits.destructive_stories_per_year, dt),
             service_cost_per_year=svc.encounter_rate * svc.cost_per_encounter,
+            in_market=c.market.n_people + np.searchsorted(entry_steps, np.arange(c.sim.steps + 1),
+                                                          side="right"),
         )
 
     def _new_row(self) -> dict[str, float]:
@@ -299,7 +316,8 @@ class CRMModel(mesa.Model):
                                              w.message_weight, self.per_step.sentiment_fade)
         fade = self.per_step.reputation_fade
         firm.reputation = float(np.clip(
-            fade * firm.reputation + (1.0 - fade) * pop.sentiment.mean(dtype=np.float64)
+            fade * firm.reputation
+            + (1.0 - fade) * pop.sentiment[:self.in_market].mean(dtype=np.float64)
             - w.viral_reputation_hit * n_viral, -1.0, 1.0))
         row.update(wom_positive=int(heard_pos.sum()), wom_negative=int(heard_neg.sum()),
                    viral_incidents=n_viral)
@@ -383,6 +401,15 @@ class CRMModel(mesa.Model):
         pop.lapse_signal[leaving.left] = 1.0
         self._join(joining.adopted | joining.returned)
         pop.ever_customer |= joining.adopted
+
+    def _enter(self, row: dict) -> None:
+        """New prospects enter an open market (``market.growth``): the people due by the end of
+        this step (none after ``sim.steps``: nobody was allocated for later)."""
+        due = self.per_step.in_market
+        now = int(due[min(self.steps, due.size - 1)])
+        self.population.status[self.in_market:now] = PROSPECT
+        row["entered"] = now - self.in_market
+        self.in_market = now
 
     def _buy_and_pay(self, leaving: Leaving, joining: Joining, actions: Actions,
                      row: dict) -> np.ndarray:
@@ -680,8 +707,9 @@ class CRMModel(mesa.Model):
         row.update(
             n_prospect=int(counts[PROSPECT]), n_active=int(counts[ACTIVE]),
             n_lapsed=int(counts[LAPSED]), n_terminated=int(counts[TERMINATED]),
+            n_outside=int(counts[OUTSIDE]),
             satisfaction_mean=metrics.mean_over(pop.satisfaction, active),
-            sentiment_mean=float(pop.sentiment.mean(dtype=np.float64)),
+            sentiment_mean=float(pop.sentiment[:self.in_market].mean(dtype=np.float64)),
             commitment_mean=metrics.mean_over(pop.commitment, active),
             nps=metrics.nps(pop.satisfaction, active),
             reputation=firm.reputation, quality=firm.quality,

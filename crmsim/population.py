@@ -2,19 +2,49 @@
 
 One numpy array per attribute, one entry per person, so every mechanism updates everyone at
 once (the mesa-frames pattern). A person's index is their id for the whole run.
+
+An open market (``market.growth`` > 0): ``growth x market.n_people`` new prospects enter per
+year, evenly spread (by time t, ``floor(growth x n_people x t)`` have entered). Everyone who
+enters during the run is allocated at the start, after the initial market (indices
+``n_people ..``, in order of entry), with status OUTSIDE, their own traits and their place in
+the network: they are part of the social world (word of mouth reaches them) but not of the
+market (nobody acquires, serves or counts them) until they enter as prospects. The people in
+the market are therefore always the first ones, and at every step
+``prospect + active + lapsed + terminated + outside = n``, ``outside`` never rises and the people
+who entered in a step are exactly its fall. With ``growth = 0`` nothing is allocated beyond
+``n_people`` and every draw is the one of a closed market.
+
+The social world is everyone simulated: networks (``complete`` included, whose contacts are
+drawn from everyone) span the entrants, so a longer run of an open market has more people to
+know, and the share of a person's contacts who are customers counts contacts not yet in the
+market as non-customers. ``network=edgelist`` is refused with growth (its file names the people).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from scipy.stats import norm
 
 from .config import MarketConfig
 
-PROSPECT, ACTIVE, LAPSED, TERMINATED = 0, 1, 2, 3
-STATUS_NAMES = ("prospect", "active", "lapsed", "terminated")
+PROSPECT, ACTIVE, LAPSED, TERMINATED, OUTSIDE = 0, 1, 2, 3, 4
+STATUS_NAMES = ("prospect", "active", "lapsed", "terminated", "outside")
+
+
+def entrant_count(growth: float, n_people: int, years: float) -> int:
+    """How many people enter an open market within ``years``: ``floor(growth x n_people x
+    years)`` (+ 1e-9 so that a product such as 0.1 x 3650 x 10 counts 3650, not 3649)."""
+    return math.floor(growth * n_people * years + 1e-9)
+
+
+def entry_times(growth: float, n_people: int, years: float) -> np.ndarray:
+    """When the entrants of an open market enter, in years since the start (ascending): the
+    j-th at ``j / (growth x n_people)``, for every j up to the horizon ``years``."""
+    count = entrant_count(growth, n_people, years)
+    return np.arange(1, count + 1, dtype=np.float64) / (growth * n_people) if count > 0 else np.zeros(0)
 
 
 def lognormal_sigma(top20_share: float) -> float:
@@ -38,7 +68,7 @@ class Population:
     """Per-person state. Static traits are sampled once; dynamic state changes every step."""
 
     # status and history
-    status: np.ndarray          # int8: PROSPECT, ACTIVE, LAPSED, TERMINATED
+    status: np.ndarray          # int8: PROSPECT, ACTIVE, LAPSED, TERMINATED, OUTSIDE
     tenure: np.ndarray          # int32: steps in the current customer spell
     lapsed_at: np.ndarray       # int32: step of the last lapse (-1 never)
     ever_customer: np.ndarray   # bool
@@ -79,6 +109,8 @@ class Population:
     last_purchase: np.ndarray | None = None   # float64
     repeat_purchases: np.ndarray | None = None  # int32: purchases after the first (x)
     repeat_amount: np.ndarray | None = None   # float64: total of those purchases
+    # open market only (market.growth > 0; None otherwise)
+    entry_time: np.ndarray | None = None  # float64: years since the start at which each entered
 
     @property
     def n(self) -> int:
@@ -90,16 +122,33 @@ class Population:
         return 1.0 - (1.0 - self.customization) * self.needs_distance
 
     def counts(self) -> np.ndarray:
-        """People per status (PROSPECT, ACTIVE, LAPSED, TERMINATED)."""
-        # Four byte-wise comparisons beat np.bincount, which first widens int8 to int64.
+        """People per status (PROSPECT, ACTIVE, LAPSED, TERMINATED, OUTSIDE)."""
+        # Byte-wise comparisons beat np.bincount, which first widens int8 to int64.
         return np.array([np.count_nonzero(self.status == s) for s in range(len(STATUS_NAMES))],
                         dtype=np.intp)
 
     @classmethod
-    def sample(cls, market: MarketConfig, rng: np.random.Generator) -> Population:
-        n = market.n_people
+    def sample(cls, market: MarketConfig, rng: np.random.Generator,
+               years: float = 0.0) -> Population:
+        """The initial market, then (``market.growth`` > 0) the people who enter it within
+        ``years``, drawn after it from the same stream: the initial market is the same whatever
+        the growth."""
+        pop = cls._sample(market, rng, market.n_people, market.initial_customer_share)
+        times = entry_times(market.growth, market.n_people, years)
+        if times.size == 0:
+            return pop
+        new = cls._sample(market, rng, times.size, 0.0)
+        new.status[:] = OUTSIDE
+        joined = {f.name: np.concatenate([getattr(pop, f.name), getattr(new, f.name)])
+                  for f in fields(cls) if getattr(pop, f.name) is not None}
+        joined["entry_time"] = np.concatenate([np.zeros(market.n_people), times])
+        return replace(pop, **joined)
+
+    @classmethod
+    def _sample(cls, market: MarketConfig, rng: np.random.Generator, n: int,
+                customer_share: float) -> Population:
         t = market.traits
-        status = np.where(rng.random(n) < market.initial_customer_share, ACTIVE, PROSPECT)
+        status = np.where(rng.random(n) < customer_share, ACTIVE, PROSPECT)
         status = status.astype(np.int8)
 
         sigma = lognormal_sigma(market.spend.top20_share)

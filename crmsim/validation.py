@@ -16,9 +16,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
-from .config import CRMConfig
+from .config import MAX_PEOPLE, CRMConfig
 from .errors import ConfigError
 from .policies import check_policy_config
+from .population import entrant_count
+from .units import step_years
 
 
 def _check_fields(obj: Any, prefix: str) -> None:
@@ -46,6 +48,20 @@ def _check_relations(c: CRMConfig) -> None:
             "network.weak_degree", c.network.weak_degree,
             f"a number >= 0 and below market.n_people ({c.market.n_people})",
         )
+    if c.market.growth > 0 and c.network.kind == "edgelist":
+        # The user's edge list names the people; it has no place for people yet to enter.
+        raise ConfigError("market.growth", c.market.growth,
+                          "0 when network.kind=edgelist (the edge list defines the people; an "
+                          "open market needs a generated network)")
+    m = c.market
+    if m.growth > 0:
+        years = c.sim.steps * step_years(c.sim.period_days)
+        entrants = entrant_count(m.growth, m.n_people, years)
+        if m.n_people + entrants > MAX_PEOPLE:
+            raise ConfigError(
+                "market.growth", m.growth,
+                f"a growth at which market.n_people ({m.n_people}) plus the "
+                f"{entrants} entrants over sim.steps stay within {MAX_PEOPLE} people")
     if c.network.kind == "edgelist" and not c.network.path:
         raise ConfigError("network.path", c.network.path,
                           "the path of an edge-list file when network.kind=edgelist")

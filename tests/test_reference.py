@@ -28,7 +28,7 @@ from crmsim import metrics
 from crmsim.behavior import adoption, churn, experience, spending, wom
 from crmsim.errors import ConfigError
 from crmsim.network import build_network
-from crmsim.population import ACTIVE, Population
+from crmsim.population import ACTIVE, STATUS_NAMES, Population
 from crmsim.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,7 +273,7 @@ def test_kpi_helpers_match_boolean_indexing() -> None:
     pop = Population.sample(validate(cfg).market, np.random.default_rng(5))
     pop.satisfaction = np.random.default_rng(6).uniform(-1, 1, pop.n).astype(np.float32)
     active = pop.status == ACTIVE
-    np.testing.assert_array_equal(pop.counts(), np.bincount(pop.status, minlength=4))
+    np.testing.assert_array_equal(pop.counts(), np.bincount(pop.status, minlength=len(STATUS_NAMES)))
     assert metrics.mean_over(pop.satisfaction, active) == float(
         pop.satisfaction[active].mean(dtype=np.float64))
     sat = pop.satisfaction[active]

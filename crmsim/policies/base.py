@@ -20,7 +20,7 @@ import numpy as np
 from ..actions import Actions
 from ..constraints import Constraint, Interval
 from ..firm import FirmView
-from ..population import ACTIVE, PROSPECT
+from ..population import ACTIVE, OUTSIDE, PROSPECT
 from ..tactics import Tactic, Termination
 from ..units import DAYS_PER_YEAR
 
@@ -180,7 +180,9 @@ def measured_value(area: str, idx: np.ndarray, view: FirmView, start: dict[str, 
     margin = view.value_est[idx] * view.margin       # per year
     now_active = view.status[idx] == ACTIVE
     if area == "acquisition":
-        return float((margin * ((start["status"][idx] == PROSPECT) & now_active)).sum())
+        # Prospects at the start, or people who entered the market since (market.growth).
+        was_out = (start["status"][idx] == PROSPECT) | (start["status"][idx] == OUTSIDE)
+        return float((margin * (was_out & now_active)).sum())
     if area == "retention":
         expected = (1.0 - view.risk_est[idx]) ** years
         return float((margin * (now_active - expected)).sum())

@@ -178,7 +178,8 @@ def KPIs(model: CRMModel, step: int):
         with solara.Column(gap="4px", style={"font-size": "18px"}):
             solara.Text(f"Step {step} (day {c.sim.period_days * step:g})",
                         classes=["crmsim-step"], style={"font-weight": "bold"})
-            solara.Text(f"Active customers: {int(row['n_active']):,} of {n:,} people",
+            solara.Text(f"Active customers: {int(row['n_active']):,} of {model.in_market:,} "
+                        "people in the market",
                         classes=["crmsim-active"])
             solara.Text(f"Revenue so far: {fmt.number(sum(cols['revenue']))} currency units",
                         classes=["crmsim-revenue"])

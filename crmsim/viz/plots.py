@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from .. import formatting as fmt
 from .. import metrics
-from ..population import ACTIVE, LAPSED, PROSPECT, STATUS_NAMES, TERMINATED
+from ..population import ACTIVE, LAPSED, OUTSIDE, PROSPECT, STATUS_NAMES, TERMINATED
 from ..result import Result
 
 STATUS_COLORS = {
@@ -32,6 +32,7 @@ STATUS_COLORS = {
     ACTIVE: "#2ca02c",
     LAPSED: "#ff7f0e",
     TERMINATED: "#d62728",
+    OUTSIDE: "#f0f0f0",
 }
 COLOR_BY = ("status", "satisfaction", "sentiment")
 # Satisfaction and sentiment share one diverging scale: red unhappy, green happy.
@@ -238,7 +239,8 @@ def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes
                  legend_size: str | float = "small", edges: bool = True) -> Axes:
     """Draw the strong ties of ``model.network`` with people coloured by their state.
 
-    ``color_by``: ``"status"`` (prospect, active, lapsed, terminated), ``"satisfaction"``
+    ``color_by``: ``"status"`` (prospect, active, lapsed, terminated; outside the market in
+    an open market), ``"satisfaction"``
     (people who were ever customers; others grey) or ``"sentiment"`` (everyone: what they have
     heard). Satisfaction and sentiment are drawn on -vmax..vmax (default the full -1..1 scale).
     At most ``max_nodes`` people are drawn (a connected neighbourhood of a larger network).
@@ -262,7 +264,7 @@ def plot_network(model, color_by: str = "status", max_nodes: int = 300, ax: Axes
                    zorder=2)
         handles = [Line2D([], [], marker="o", linestyle="", color=STATUS_COLORS[k],
                           label=f"{STATUS_NAMES[k]} ({int(np.count_nonzero(status == k))})")
-                   for k in (PROSPECT, ACTIVE, LAPSED, TERMINATED)]
+                   for k in STATUS_COLORS if k != OUTSIDE or (status == OUTSIDE).any()]
         ax.legend(handles=handles, fontsize=legend_size, loc="upper right", framealpha=0.8,
                   markerscale=1.5)
     else:
