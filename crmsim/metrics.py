@@ -52,6 +52,8 @@ TIMESERIES: dict[str, str] = {
     "cost_offering": "CRM spend on customization and offers",
     "cost_termination": "CRM spend on ending relationships",
     "crm_spend": "all CRM spend (the cost_* categories the policy chooses)",
+    "unspent": "CRM budget no enabled tactic could use this step (kept, not a cost): "
+               "crm_spend + unspent is the step's budget",
     "cost_total": "every cost this step",
     "profit": "revenue - cost_total",
     "discount_factor": "1 / (1 + i)^(step * dt)",
