@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..actions import Actions
+from ..constraints import Interval
 from ..firm import FirmView
 from ..population import LAPSED, PROSPECT
-from ..constraints import Interval
 from ..units import DAYS_PER_YEAR, fade_per_step
 from .base import CADENCE, NONNEGATIVE, POSITIVE, Tactic
 
