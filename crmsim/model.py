@@ -312,7 +312,7 @@ class CRMModel(mesa.Model):
         exit_fees = float(pop.exit_fee[left].sum())
         pop.exit_fee[left] = 0.0
         pop.switching_cost[left] = 0.0
-        pop.contract_end[left] = np.inf
+        pop.contract_end[left] = -1.0
         pop.contract_lock[left] = 0.0
         pop.contract_spike[left] = 0.0
         row.update(at_risk=int(np.count_nonzero(active)), churned=int(np.count_nonzero(left)),
@@ -420,11 +420,11 @@ class CRMModel(mesa.Model):
         """Contracts whose term ends at this step (the step nearest the expiry day): the lock
         they added ends. Returns who is expiring."""
         pop, days = self.population, self.cfg.sim.period_days
-        expiring = active & (pop.contract_end <= self.steps * days + days / 2)
+        expiring = active & (pop.contract_end >= 0) & (pop.contract_end <= self.steps * days + days / 2)
         if expiring.any():
             pop.switching_cost[expiring] = np.maximum(
                 pop.switching_cost[expiring] - pop.contract_lock[expiring], 0.0)
-            pop.contract_end[expiring] = np.inf
+            pop.contract_end[expiring] = -1.0
             pop.contract_lock[expiring] = 0.0
         return expiring
 
