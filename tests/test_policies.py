@@ -69,7 +69,12 @@ def test_termination_rules_and_methods(rule, method):
     if method == "price_increase":
         assert (model.population.price[handled] > 1).all()
     if method in ("unbundle", "redesign"):
-        assert (model.population.customization[handled] < 0).all()
+        # Their offering lost its extras until they lapse (a returning customer starts over
+        # from the standard offering).
+        pop = model.population
+        kept = handled & (pop.lapsed_at == -1)
+        assert kept.any() and (pop.customization[kept] < 0).all()
+        assert (pop.customization[handled & (pop.status == 2)] == 0).all()
 
 
 def test_termination_picks_the_people_its_rule_names():
