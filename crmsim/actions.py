@@ -21,9 +21,19 @@ PERSON_EFFECTS = {
     "noise_cut": "share of the spread of experienced quality removed (consistent channels)",
     "recovery_lift": "added to the probability that a complaint is put right",
     "discount": "relative price cut felt this step (promotions)",
+    "sales_bump": "extra purchases this step, as a share of normal (promotions)",
+    "stockpile": "share of this step's normal purchases bought ahead, consumed later (promotions)",
+    "churn_cut": "share of the churn hazard removed this step (value added while covered)",
+    "offer_take": "chance that a satisfied customer takes a cross-sell offer (x satisfaction)",
+    "offer_gain": "extra relative spend for good if the offer is taken",
+    "offer_annoy": "chance that a customer who does not take the offer is annoyed",
+    "annoy_hazard": "relative churn hazard added for good if annoyed",
     # lasting
     "commitment": "added to commitment",
     "switching_cost": "added to switching cost",
+    "contract_days": "a contract signed now, with this term in days (the switching cost it adds "
+                     "ends at expiry)",
+    "expiry_spike": "extra years' worth of churn hazard felt when the contract expires",
     "exit_fee": "added to the fee charged if the customer leaves",
     "deal_seeking": "share of the remaining way to full deal-seeking",
     "price": "relative price change: +0.1 raises the price by 10%",
@@ -42,6 +52,7 @@ class Actions:
     person: dict[str, np.ndarray] = field(default_factory=dict)
     firm: dict[str, float] = field(default_factory=dict)
     spend: dict[str, float] = field(default_factory=dict)
+    unspent: float = 0.0    # CRM budget no tactic could use this step (not a cost)
 
     def effect(self, name: str) -> np.ndarray:
         """The array for a per-person effect, created as zeros on first use."""

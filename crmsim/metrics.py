@@ -100,6 +100,9 @@ TIMESERIES_KPIS: dict[str, KPI] = {
         'CRM spend on ending relationships'),
     'crm_spend': KPI('CRM spend', 'money',
         'all CRM spend (the cost_* categories the policy chooses)'),
+    'unspent': KPI('unspent CRM budget', 'money',
+        'CRM budget no enabled tactic could use this step (kept, not a cost): crm_spend + '
+        'unspent is the step\'s budget'),
     'cost_total': KPI('cost', 'money',
         'every cost this step'),
     'profit': KPI('profit', 'money',

@@ -45,7 +45,7 @@ logging.getLogger("mesa").setLevel(logging.WARNING)
 # Streams may only be APPENDED to this tuple: each is spawned from the seed by its position, so
 # inserting or reordering one changes every later stream and breaks reproducibility of saved runs.
 STREAMS = ("population", "network", "service", "wom", "churn", "adoption", "spending", "firm",
-           "policy", "purchase")
+           "policy", "purchase", "offers")
 
 EVENT_TYPES = ("acquisition", "purchase", "complaint", "churn", "win_back", "termination")
 DATE_ORIGIN = pd.Timestamp("2026-01-01")   # the event log's date of step 0 (docs/events.md)
@@ -340,8 +340,15 @@ class CRMModel(mesa.Model):
         args = (pop.satisfaction, pop.commitment, pop.sentiment)
         effects = (ch.satisfaction_effect, ch.commitment_effect, ch.sentiment_effect,
                    ch.switching_cost_effect, ch.price_effect, ch.contagion)
+        expiring = self._expire_contracts(active)
+        # Levers felt on the hazard itself: value added while covered, annoyance from sales
+        # contacts, and the spike when a contract expires (its extra hazard falls in this step).
+        lever = (1.0 - np.clip(self._effect(actions, "churn_cut"), 0.0, 1.0)) * (1.0 + pop.annoyance)
+        if expiring.any():
+            lever = np.where(expiring, lever * (1.0 + pop.contract_spike / self.dt), lever)
+            pop.contract_spike[expiring] = 0.0
         m = churn.hazard_multiplier(*args, pop.switching_cost, felt_price, pop.price_sensitivity,
-                                    exposure, *effects)
+                                    exposure, *effects) * lever
         eligible = active & ch.enabled
         left = churn.decide(eligible, churn.leave_probability(pop.base_churn, m, self.dt), u_churn)
         trapped = np.zeros(pop.n, dtype=bool)
@@ -349,7 +356,7 @@ class CRMModel(mesa.Model):
         if locked.any():
             # Who would have left without the lock, and could not (the same draw decides).
             m_free = churn.hazard_multiplier(*args, 0.0, felt_price, pop.price_sensitivity,
-                                             exposure, *effects)
+                                             exposure, *effects) * lever
             free = churn.decide(locked, churn.leave_probability(pop.base_churn, m_free, self.dt),
                                 u_churn)
             trapped = free & ~left
@@ -359,6 +366,9 @@ class CRMModel(mesa.Model):
         exit_fees = float(pop.exit_fee[left].sum())
         pop.exit_fee[left] = 0.0
         pop.switching_cost[left] = 0.0
+        pop.contract_end[left] = -1.0
+        pop.contract_lock[left] = 0.0
+        pop.contract_spike[left] = 0.0
         row.update(at_risk=int(np.count_nonzero(active)), churned=int(np.count_nonzero(left)),
                    trapped=int(np.count_nonzero(trapped)), exit_fees=exit_fees)
         return Leaving(left, trapped)
@@ -397,6 +407,9 @@ class CRMModel(mesa.Model):
         pop = self.population
         self._move(leaving.left, LAPSED)
         pop.lapsed_at[leaving.left] = self.steps
+        # What the relationship built goes with it: a returning customer starts over.
+        for state in (pop.penetration, pop.customization, pop.pantry, pop.annoyance):
+            state[leaving.left] = 0.0
         pop.lapse_signal *= self.per_step.lapse_fade
         pop.lapse_signal[leaving.left] = 1.0
         self._join(joining.adopted | joining.returned)
@@ -430,18 +443,19 @@ class CRMModel(mesa.Model):
         else:
             payers = active | leaving.left
             years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
-            amount = spending.spend(payers, pop.value, self._price_paid(), pop.satisfaction,
-                                    c.market.spend.satisfaction_effect, pop.penetration, years)
             # A late payment is a hazard per year: half a step's worth for the half-step buyers.
             late_p = np.where(years < dt, self.per_step.late_pay_prob_half,
                               self.per_step.late_pay_prob)
+            years = self._promotion_timing(years, payers, actions)
+            amount = spending.spend(payers, pop.value, self._price_paid(), pop.satisfaction,
+                                    c.market.spend.satisfaction_effect, pop.penetration, years)
         late, default = spending.payment(payers, late_p, c.market.traits.default_prob, u_pay)
         pop.late_payments += late
         # What is paid late is outstanding for days_late: the spend of that many days (of the
         # purchase, without contracts), costing the cost of capital meanwhile, plus collection.
         col, late_at = c.firm.collection, np.flatnonzero(late)
-        held = (amount[late_at] if self.noncontractual
-                else amount[late_at] / years[late_at] * (col.days_late / units.DAYS_PER_YEAR))
+        held = (amount[late_at] if self.noncontractual else pop.value[late_at]
+                * self._price_paid(late_at) * (col.days_late / units.DAYS_PER_YEAR))
         row["cost_late_payments"] = (late_at.size * col.cost_per_late_payment + float(
             held.sum()) * c.sim.discount_rate * col.days_late / units.DAYS_PER_YEAR)
         pop.revenue += amount
@@ -592,6 +606,33 @@ class CRMModel(mesa.Model):
         return pop.price[idx] * (1.0 - disc * pop.deal_seeker[idx])
 
     # -- helpers ----------------------------------------------------------------------------
+    def _promotion_timing(self, years: np.ndarray, buying: np.ndarray,
+                          actions: Actions) -> np.ndarray:
+        """The years' worth of purchases bought this step: more while a promotion runs (the
+        bump; part of it bought ahead into the pantry), less after it while the pantry is used
+        up (the dip)."""
+        pop = self.population
+        bump = self._effect(actions, "sales_bump")
+        if not np.ndim(bump) and not pop.pantry.any():
+            return years
+        on_deal = np.asarray(bump) > 0
+        use = np.where(on_deal | ~buying, 0.0, np.minimum(pop.pantry, years))
+        ahead = np.where(buying, years * self._effect(actions, "stockpile"), 0.0)
+        pop.pantry = (pop.pantry - use + ahead).astype(np.float32)
+        return years * (1.0 + bump) - use
+
+    def _expire_contracts(self, active: np.ndarray) -> np.ndarray:
+        """Contracts whose term ends at this step (the step nearest the expiry day): the lock
+        they added ends. Returns who is expiring."""
+        pop, days = self.population, self.cfg.sim.period_days
+        expiring = active & (pop.contract_end >= 0) & (pop.contract_end <= self.steps * days + days / 2)
+        if expiring.any():
+            pop.switching_cost[expiring] = np.maximum(
+                pop.switching_cost[expiring] - pop.contract_lock[expiring], 0.0)
+            pop.contract_end[expiring] = -1.0
+            pop.contract_lock[expiring] = 0.0
+        return expiring
+
     @staticmethod
     def _effect(actions: Actions, name: str) -> np.ndarray | float:
         return actions.person.get(name, 0.0)
@@ -604,6 +645,12 @@ class CRMModel(mesa.Model):
         p = actions.person
         if "commitment" in p:
             pop.commitment = np.clip(pop.commitment + p["commitment"], 0.0, 1.0)
+        if "contract_days" in p:
+            signed = p["contract_days"] > 0
+            pop.contract_end[signed] = self.steps * self.cfg.sim.period_days + p["contract_days"][signed]
+            pop.contract_lock[signed] = np.clip(p["switching_cost"][signed], 0.0, 1.0)
+            pop.contract_spike[signed] = self._effect(actions, "expiry_spike")[signed] \
+                if "expiry_spike" in p else 0.0
         if "switching_cost" in p:
             pop.switching_cost = np.clip(pop.switching_cost + p["switching_cost"], 0.0, 1.0)
         if "exit_fee" in p:
@@ -619,6 +666,14 @@ class CRMModel(mesa.Model):
         if "penetration" in p:
             # Only satisfied customers buy more (seed 002).
             pop.penetration += p["penetration"] * np.maximum(pop.satisfaction, 0.0)
+        if "offer_take" in p:
+            # Only a share of the contacted take the offer, and only satisfied customers buy
+            # more (seed 002); some who do not take it are annoyed (their hazard rises).
+            u_take, u_annoy = self.streams["offers"].random((2, pop.n))
+            took = u_take < p["offer_take"] * np.maximum(pop.satisfaction, 0.0)
+            pop.penetration += np.where(took, self._effect(actions, "offer_gain"), 0.0).astype(np.float32)
+            annoyed = ~took & (u_annoy < self._effect(actions, "offer_annoy"))
+            pop.annoyance += np.where(annoyed, self._effect(actions, "annoy_hazard"), 0.0).astype(np.float32)
         if "heard" in p:
             sat = pop.satisfaction
             pop.satisfaction = np.where(sat < 0, np.minimum(sat + p["heard"], 0.0), sat).astype(np.float32)
@@ -632,6 +687,7 @@ class CRMModel(mesa.Model):
             pop.sentiment[terminated] = -1.0
         for cat, amount in actions.spend.items():
             row[f"cost_{cat}"] += amount
+        row["unspent"] = actions.unspent
         return terminated
 
     def _init_purchasing(self) -> None:

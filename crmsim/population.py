@@ -95,6 +95,11 @@ class Population:
     exit_fee: np.ndarray        # float32: penalty a customer pays on leaving (negative retention)
     grievance: np.ndarray       # bool: has a bad story to tell next step (trapped, terminated)
     lapse_signal: np.ndarray    # float32: 1 at a lapse, fading (churn contagion)
+    contract_end: np.ndarray    # float64: day the current contract expires (-1: none)
+    contract_lock: np.ndarray   # float32: switching cost the contract adds, removed at expiry
+    contract_spike: np.ndarray  # float32: extra years' worth of churn hazard felt at expiry
+    pantry: np.ndarray          # float32: years of normal purchases bought ahead on promotion
+    annoyance: np.ndarray       # float32: relative churn hazard added by annoying sales contacts
     # per-person ledgers
     complaints: np.ndarray      # int32 count
     late_payments: np.ndarray   # int32 count
@@ -205,6 +210,11 @@ class Population:
             exit_fee=np.zeros(n, dtype=f32),
             grievance=np.zeros(n, dtype=bool),
             lapse_signal=np.zeros(n, dtype=f32),
+            contract_end=np.full(n, -1.0),
+            contract_lock=np.zeros(n, dtype=f32),
+            contract_spike=np.zeros(n, dtype=f32),
+            pantry=np.zeros(n, dtype=f32),
+            annoyance=np.zeros(n, dtype=f32),
             complaints=np.zeros(n, dtype=np.int32),
             late_payments=np.zeros(n, dtype=np.int32),
             revenue=np.zeros(n, dtype=np.float64),

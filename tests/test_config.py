@@ -62,7 +62,7 @@ def test_source_claims_are_the_defaults():
     ("network=nosuchnet", "network"),
     ("market.n_poeple=5", "market.n_poeple"),
     ("+market.typo=5", "market.typo"),
-    ("policy.tactics.ads.lift=-1", "policy.tactics.ads.lift"),
+    ("policy.tactics.ads.max_lift=-1", "policy.tactics.ads.max_lift"),
     ("+policy.tactics.nosuch.enabled=true", "policy.tactics.nosuch"),
     ("sim.record_events=maybe", "sim.record_events"),
     ("network=edgelist", "network.path"),

@@ -20,12 +20,20 @@ def test_every_framework_is_registered_with_its_config():
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-def test_budget_parity_on_the_default_market(name):
-    cfg = crmsim.load_config([f"policy={name}", "market.n_people=4000", "sim.steps=52"])
+@pytest.mark.parametrize("ads", [True, False])
+def test_budget_parity_on_the_default_market(name, ads):
+    """Every policy accounts for the same budget: spend + unspent. With ads enabled the
+    leftover buys media; without them it stays unspent, and is not a cost."""
+    cfg = crmsim.load_config([f"policy={name}", "market.n_people=4000", "sim.steps=52",
+                              f"policy.tactics.ads.enabled={str(ads).lower()}"])
     res = crmsim.simulate(cfg)
     budget = cfg.firm.crm_budget * cfg.sim.steps * cfg.sim.period_days / 365   # per year
-    assert res.summary["crm_spend_total"] == pytest.approx(budget, rel=0.01)
     ts = res.timeseries
+    assert res.summary["crm_spend_total"] + ts["unspent"].sum() == pytest.approx(budget, rel=1e-9)
+    if ads:     # prospects are left all along on this market: media takes every leftover
+        assert ts["unspent"].sum() == 0
+    elif name == "transactional":      # no tactic at all: the whole budget is kept
+        assert res.summary["crm_spend_total"] == 0
     assert np.allclose(ts["profit"], ts["revenue"] - ts["cost_total"])
 
 
@@ -61,7 +69,12 @@ def test_termination_rules_and_methods(rule, method):
     if method == "price_increase":
         assert (model.population.price[handled] > 1).all()
     if method in ("unbundle", "redesign"):
-        assert (model.population.customization[handled] < 0).all()
+        # Their offering lost its extras until they lapse (a returning customer starts over
+        # from the standard offering).
+        pop = model.population
+        kept = handled & (pop.lapsed_at == -1)
+        assert kept.any() and (pop.customization[kept] < 0).all()
+        assert (pop.customization[handled & (pop.status == 2)] == 0).all()
 
 
 def test_termination_picks_the_people_its_rule_names():

@@ -82,7 +82,9 @@ def compare(
     if missing:
         raise ConfigError("kpis", missing, "KPIs of crmsim.metrics.SUMMARY or of your measures: "
                           + ", ".join([*metrics.SUMMARY, *extra]))
-    table = paired_differences(runs, list(kpis or [*metrics.SUMMARY, *extra]), baseline)
+    # Every KPI the runs have (npv_total at a horizon only when the runs reach it).
+    table = paired_differences(
+        runs, list(kpis or [k for k in [*metrics.SUMMARY, *extra] if k in runs.columns]), baseline)
     table.attrs["runs"] = runs
     table.attrs["baseline"] = baseline
     return table

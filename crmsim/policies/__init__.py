@@ -30,7 +30,8 @@ def check_policy_config(cfg: PolicyConfig) -> None:
     check_tactics(cfg.tactics)
     if "ads" not in cfg.tactics:
         raise ConfigError("policy.tactics.ads", None,
-                          "the ads tactic in the catalogue (unspent budget buys ads)")
+                          "the ads tactic in the catalogue (when enabled, it buys what no other "
+                          "tactic spends)")
     Termination.check(cfg.termination.rules, cfg.termination.method, cfg.termination.params)
 
 

@@ -3,8 +3,10 @@
 A policy sees only the firm's knowledge (``FirmView``), spends exactly the CRM budget it is
 given, and returns ``Actions``; the model applies them. Frameworks differ only in how they
 split the budget among tactics (``allocate``) and whom each tactic reaches first
-(``priority``). What a targeted tactic cannot spend (too few people to reach) goes to mass
-advertising, as does the share of no enabled tactic, so every policy spends the same money.
+(``priority``). What a targeted tactic cannot spend (too few people to reach), and the share
+of no enabled tactic, buys media when the policy enables ``ads`` (whose response saturates, so
+the leftover earns less and less) and is otherwise left ``unspent`` (``metrics.TIMESERIES``);
+spend + unspent is the same budget for every policy.
 
 A framework declares its parameters' constraints next to its class (``_parameter_constraints``,
 checked by ``crmsim.constraints``); defining a subclass with a ``name`` registers it, and the
@@ -25,7 +27,7 @@ from ..tactics import Tactic, Termination
 from ..units import DAYS_PER_YEAR
 
 SHARE = Interval(0.0, 1.0)
-FALLBACK = "ads"   # a media buy: it can always absorb what the targeted tactics leave
+FALLBACK = "ads"   # saturating media: it takes what the targeted tactics leave, if enabled
 
 
 class Policy:
@@ -68,6 +70,7 @@ class Policy:
     # -- the shared machinery --------------------------------------------------------------
     def decide(self, view: FirmView, budget: float, step: int) -> Actions:
         actions = Actions(view.n)
+        total = max(budget, 0.0)
         self.observe_outcome(view, step)
         self.termination.run(view, actions, budget)
         budget = max(budget - actions.total_spend, 0.0)   # ending relationships is paid first
@@ -81,9 +84,13 @@ class Policy:
             self.reached[name] = self.tactics[name].run(view, money, actions,
                                                         self.priority(name, view))
             self.spent[name] = actions.total_spend - before
-        leftover = max(budget - actions.total_spend + _spent(actions, "termination"), 0.0)
-        self.reached[FALLBACK] = self.tactics[FALLBACK].run(view, leftover, actions)
-        self.spent[FALLBACK] = leftover
+        if FALLBACK in self.shares:
+            # Run every step, with or without money: the media's carry-over still works.
+            leftover = max(budget - actions.total_spend + _spent(actions, "termination"), 0.0)
+            before = actions.total_spend
+            self.reached[FALLBACK] = self.tactics[FALLBACK].run(view, leftover, actions)
+            self.spent[FALLBACK] = actions.total_spend - before
+        actions.unspent = max(total - actions.total_spend, 0.0)
         return actions
 
     def __repr__(self) -> str:
