@@ -16,7 +16,7 @@ PERSON_EFFECTS = {
     # this step only
     "adoption_lift": "extra annual adoption hazard for a prospect (marketing reach)",
     "return_lift": "extra annual return hazard for a lapsed customer (win-back offers)",
-    "encounter_lift": "added to the probability of meeting the firm (contacts)",
+    "encounter_lift": "a contact: one more service encounter this step (> 0 = yes)",
     "experience_bonus": "added to experienced quality at an encounter",
     "noise_cut": "share of the spread of experienced quality removed (consistent channels)",
     "recovery_lift": "added to the probability that a complaint is put right",

@@ -208,8 +208,8 @@ class CRMModel(mesa.Model):
     def _serve(self, actions: Actions, row: dict) -> Stories:
         """2-3. Service encounters, each followed by its complaint and recovery. An active
         customer meets the firm a Poisson number of times in the step (``encounter_rate`` per
-        year), so a week and a month hold the same encounters per year; a contact adds a first
-        encounter. Returns the salient stories each person has to tell."""
+        year), so a week and a month hold the same encounters per year; a contact adds one more.
+        Returns the salient stories each person has to tell."""
         pop, rng = self.population, self.streams["service"]
         n = pop.n
         # Every stream draws for all n people, every step: one uniform decides how many times
@@ -220,24 +220,28 @@ class CRMModel(mesa.Model):
         tally = dict.fromkeys(("encounters", "rude_incidents", "complaints", "recovered",
                                "cost_service", "destructive"), 0.0)
         stories = Stories(np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int16), [])
-        met = active & (u_meet < self.per_step.encounter_at_least[0]
-                        + self._effect(actions, "encounter_lift"))
+        # A contact (triggered_contact) is one more encounter on top of the Poisson ones.
+        lift = self._effect(actions, "encounter_lift")
+        contacted = lift > 0 if np.ndim(lift) else np.zeros(n, dtype=bool)
+        at_least = (*self.per_step.encounter_at_least, 0.0)
+        met = active & ((u_meet < at_least[0]) | contacted)
         idx = np.flatnonzero(met)
         self._encounter(idx, z[idx], u_rude[idx], u_complain[idx], u_recover[idx], actions,
                         tally, stories)
-        thresholds = self.per_step.encounter_at_least
-        # Further encounters: who has them depends on the draw alone (not on the policy), so
-        # every run with this seed draws the same numbers here.
-        again = np.flatnonzero(u_meet < thresholds[1]) if len(thresholds) > 1 else np.arange(0)
-        for at_least in thresholds[1:]:
-            again = again[u_meet[again] < at_least]
-            if again.size == 0:
+        # Encounter j >= 2: for those with at least j Poisson encounters, or j - 1 and a
+        # contact. The draws are made for everyone with at least j - 1 (who that is depends on
+        # the draw alone, not on the policy), so every run with this seed draws the same.
+        drawn = np.flatnonzero(u_meet < at_least[0])
+        for j in range(1, len(at_least)):
+            if drawn.size == 0:
                 break
-            z_k = rng.standard_normal(again.size)
-            u_k = rng.random((3, again.size))
-            meets = active[again]
-            self._encounter(again[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
+            z_k = rng.standard_normal(drawn.size)
+            u_k = rng.random((3, drawn.size))
+            more = u_meet[drawn] < at_least[j]
+            meets = active[drawn] & (more | contacted[drawn])
+            self._encounter(drawn[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
                             u_k[2][meets], actions, tally, stories)
+            drawn = drawn[more]
         self.firm.learn(stories.encounters > 0, stories.encounters)
         if tally["encounters"]:
             # Destructive customers wear the staff down: training erodes with their share of
