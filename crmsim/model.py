@@ -227,7 +227,7 @@ class CRMModel(mesa.Model):
         met = active & ((u_meet < at_least[0]) | contacted)
         idx = np.flatnonzero(met)
         self._encounter(idx, z[idx], u_rude[idx], u_complain[idx], u_recover[idx], actions,
-                        tally, stories)
+                        tally, stories, contact=contacted[idx])
         # Encounter j >= 2: for those with at least j Poisson encounters, or j - 1 and a
         # contact. The draws are made for everyone with at least j - 1 (who that is depends on
         # the draw alone, not on the policy), so every run with this seed draws the same.
@@ -257,7 +257,7 @@ class CRMModel(mesa.Model):
 
     def _encounter(self, idx: np.ndarray, z: np.ndarray, u_rude: np.ndarray,
                    u_complain: np.ndarray, u_recover: np.ndarray, actions: Actions,
-                   tally: dict, stories: Stories) -> None:
+                   tally: dict, stories: Stories, contact: np.ndarray | None = None) -> None:
         """One encounter for each person in ``idx``: experience against expectation
         (disconfirmation), a possible rude incident, then the complaint and its recovery."""
         c, pop, firm = self.cfg, self.population, self.firm
@@ -266,9 +266,13 @@ class CRMModel(mesa.Model):
         rude_p = experience.rude_probability(svc.rude_prob, firm.training, svc.training_effect)
         noise_sd = svc.noise_sd * (1.0 - np.clip(_at(self._effect(actions, "noise_cut"), idx),
                                                  0.0, 1.0))
+        bonus = _at(self._effect(actions, "experience_bonus"), idx)
+        if contact is not None and contact.any():
+            # A contact's personal attention counts at its own encounter (the first this step).
+            bonus = bonus + contact * _at(self._effect(actions, "contact_bonus"), idx)
         experienced, rude = experience.encounter(
-            everyone, firm.quality, pop.fit[idx], _at(self._effect(actions, "experience_bonus"), idx),
-            noise_sd, rude_p, svc.rude_shock, ex.fit_weight, z, u_rude,
+            everyone, firm.quality, pop.fit[idx], bonus, noise_sd, rude_p, svc.rude_shock,
+            ex.fit_weight, z, u_rude,
         )
         sat, pop.expectation[idx], signal = experience.satisfaction_update(
             everyone, experienced, pop.satisfaction[idx], pop.expectation[idx],

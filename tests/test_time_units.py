@@ -53,16 +53,7 @@ def paired_t(weekly: list[dict], other: list[dict], kpi: str) -> float:
     return float(d.mean() / se) if se > 0 else (0.0 if d.mean() == 0 else np.inf)
 
 
-# IDIC still depends on the step length: with these seeds its NPV at 30-day steps is about 9%
-# above that at 7-day steps (paired t about -5.5, beyond the limit of 5.2); most of it goes with
-# its triggered contacts and customization. Known, reported and not hidden: the mark is not
-# strict only because a different numpy may move t a little across the limit.
-KNOWN_STEP_DEPENDENCE = {"idic": "IDIC's NPV still moves with the step length (about 9% at 30 vs 7 days)"}
-
-
-@pytest.mark.parametrize("policy", [
-    pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN_STEP_DEPENDENCE[p], strict=False))
-    if p in KNOWN_STEP_DEPENDENCE else p for p in sorted(POLICIES)])
+@pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_step_length_does_not_change_the_answer(policy):
     weekly = [run(policy, 7, s) for s in SEEDS]
     for days in STEP_LENGTHS:

@@ -49,7 +49,7 @@ class TriggeredContact(Tactic):
 
     def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         actions.add("encounter_lift", idx, 1.0)
-        actions.add("experience_bonus", idx, self.bonus)
+        actions.add("contact_bonus", idx, self.bonus)
         actions.add("knowledge", idx, self.knowledge)
 
 
