@@ -77,15 +77,25 @@ def test_cohort_survival_is_shifted_beta_geometric(period_days):
                 expected * (1 - expected) / n)
 
 
+# The constant-retention market of the CLV and customer-equity limit cases.
+CLV = {"alpha": 200.0, "beta": 800.0, "spend": 2000.0, "margin": 0.25, "i": 0.12, "n": 20_000}
+
+
+def clv_config(period_days: float, years: int):
+    """+validation=clv with the CLV market above, over ``years``; returns (cfg, steps)."""
+    c, steps = CLV, int(years * 365 // period_days)
+    return crmsim.load_config([
+        "+validation=clv", f"market.n_people={c['n']}", f"sim.steps={steps}",
+        f"sim.period_days={period_days}", f"market.spend.mean={c['spend']}",
+        f"firm.margin={c['margin']}", f"sim.discount_rate={c['i']}",
+        f"market.churn.alpha={c['alpha']}", f"market.churn.beta={c['beta']}",
+    ]), steps
+
+
 @pytest.mark.parametrize("period_days", [7, 30])
 def test_constant_retention_clv(period_days):
-    alpha, beta, spend, margin, i, n, years = 200.0, 800.0, 2000.0, 0.25, 0.12, 20_000, 5
-    steps = int(years * 365 // period_days)
-    cfg = crmsim.load_config([
-        "+validation=clv", f"market.n_people={n}", f"sim.steps={steps}",
-        f"sim.period_days={period_days}", f"market.spend.mean={spend}", f"firm.margin={margin}",
-        f"sim.discount_rate={i}", f"market.churn.alpha={alpha}", f"market.churn.beta={beta}",
-    ])
+    alpha, beta, spend, margin, i, n = (CLV[k] for k in ("alpha", "beta", "spend", "margin", "i", "n"))
+    cfg, steps = clv_config(period_days, years=5)
     res = crmsim.simulate(cfg)
     dt = period_days / 365
     k = np.arange(1, steps + 1)
@@ -147,13 +157,8 @@ def test_customer_equity_is_the_expected_future_margin(period_days):
     (b) The realised future margin per customer is a mean of independent per-customer sums, so
     its tolerance is 4 x sample sd / sqrt(N).
     """
-    alpha, beta, spend, margin, i, n, years = 200.0, 800.0, 2000.0, 0.25, 0.12, 20_000, 3
-    steps = int(years * 365 // period_days)
-    cfg = crmsim.load_config([
-        "+validation=clv", f"market.n_people={n}", f"sim.steps={steps}",
-        f"sim.period_days={period_days}", f"market.spend.mean={spend}", f"firm.margin={margin}",
-        f"sim.discount_rate={i}", f"market.churn.alpha={alpha}", f"market.churn.beta={beta}",
-    ])
+    alpha, beta, spend, margin, i = (CLV[k] for k in ("alpha", "beta", "spend", "margin", "i"))
+    cfg, steps = clv_config(period_days, years=3)
     model = crmsim.CRMModel(cfg)
     for _ in range(steps):
         model.step()
