@@ -228,20 +228,7 @@ class CRMModel(mesa.Model):
         idx = np.flatnonzero(met)
         self._encounter(idx, z[idx], u_rude[idx], u_complain[idx], u_recover[idx], actions,
                         tally, stories, contact=contacted[idx])
-        # Encounter j >= 2: for those with at least j Poisson encounters, or j - 1 and a
-        # contact. The draws are made for everyone with at least j - 1 (who that is depends on
-        # the draw alone, not on the policy), so every run with this seed draws the same.
-        drawn = np.flatnonzero(u_meet < at_least[0])
-        for j in range(1, len(at_least)):
-            if drawn.size == 0:
-                break
-            z_k = rng.standard_normal(drawn.size)
-            u_k = rng.random((3, drawn.size))
-            more = u_meet[drawn] < at_least[j]
-            meets = active[drawn] & (more | contacted[drawn])
-            self._encounter(drawn[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
-                            u_k[2][meets], actions, tally, stories)
-            drawn = drawn[more]
+        self._further_encounters(u_meet, at_least, active, contacted, actions, tally, stories)
         self.firm.learn(stories.encounters > 0, stories.encounters)
         if tally["encounters"]:
             # Destructive customers wear the staff down: training erodes with their share of
@@ -254,6 +241,25 @@ class CRMModel(mesa.Model):
         row["cost_service"] = tally["cost_service"]
         row["cost_complaints"] = self.cfg.firm.service.complaint_cost * row["complaints"]
         return stories
+
+    def _further_encounters(self, u_meet: np.ndarray, at_least: tuple, active: np.ndarray,
+                            contacted: np.ndarray, actions: Actions, tally: dict,
+                            stories: Stories) -> None:
+        """Encounter j >= 2: for those with at least j Poisson encounters, or j - 1 and a
+        contact. The draws are made for everyone with at least j - 1 (who that is depends on
+        the draw alone, not on the policy), so every run with this seed draws the same."""
+        rng = self.streams["service"]
+        drawn = np.flatnonzero(u_meet < at_least[0])
+        for j in range(1, len(at_least)):
+            if drawn.size == 0:
+                break
+            z_k = rng.standard_normal(drawn.size)
+            u_k = rng.random((3, drawn.size))
+            more = u_meet[drawn] < at_least[j]
+            meets = active[drawn] & (more | contacted[drawn])
+            self._encounter(drawn[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
+                            u_k[2][meets], actions, tally, stories)
+            drawn = drawn[more]
 
     def _encounter(self, idx: np.ndarray, z: np.ndarray, u_rude: np.ndarray,
                    u_complain: np.ndarray, u_recover: np.ndarray, actions: Actions,
@@ -288,15 +294,22 @@ class CRMModel(mesa.Model):
         pop.satisfaction[idx] = sat
         pop.complaints[idx] += complained
         # A bad experience put right is not told as a bad story.
-        signal = np.where(recovered, 0.0, signal)
-        stories.good[idx] += signal > ex.salience
-        stories.bad[idx] += signal < -ex.salience
+        self._count_encounters(idx, np.where(recovered, 0.0, signal), sat, rude, complained,
+                               recovered, tally, stories)
+
+    def _count_encounters(self, idx: np.ndarray, signal: np.ndarray, sat: np.ndarray,
+                          rude: np.ndarray, complained: np.ndarray, recovered: np.ndarray,
+                          tally: dict, stories: Stories) -> None:
+        """The stories an encounter round leaves to tell and its counts and costs."""
+        svc, salience = self.cfg.firm.service, self.cfg.market.experience.salience
+        stories.good[idx] += signal > salience
+        stories.bad[idx] += signal < -salience
         stories.encounters[idx] += 1
-        tally["destructive"] += int(np.count_nonzero(pop.destructive[idx]))
         stories.complaints_at.append(idx[complained])
         # Serving satisfied customers costs less (seed 002), judged once complaints are handled.
         tally["cost_service"] += float((svc.cost_per_encounter
                                         * (1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0))).sum())
+        tally["destructive"] += int(np.count_nonzero(self.population.destructive[idx]))
         tally["encounters"] += idx.size
         tally["rude_incidents"] += int(np.count_nonzero(rude))
         tally["complaints"] += int(np.count_nonzero(complained))
@@ -335,51 +348,62 @@ class CRMModel(mesa.Model):
         lapsed neighbours. Switching costs hold some who would have left: they feel trapped.
         Without contracts nobody cancels: customers drop out after a purchase (``_shop``)."""
         ch, pop = self.cfg.market.churn, self.population
+        active = pop.status == ACTIVE
         if self.noncontractual:
             none = np.zeros(pop.n, dtype=bool)
-            row["at_risk"] = int(np.count_nonzero(pop.status == ACTIVE))
+            row["at_risk"] = int(np.count_nonzero(active))
             return Leaving(none, none)
         u_churn = self.streams["churn"].random(pop.n)
-        active = pop.status == ACTIVE
-        # The signal fades during the step: the hazard feels its mean over the step.
+        lever = self._lever_on_hazard(actions, active)
+
+        def leaving(mask: np.ndarray, switching_cost) -> np.ndarray:
+            m = churn.hazard_multiplier(
+                pop.satisfaction, pop.commitment, pop.sentiment, switching_cost, felt_price,
+                pop.price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
+                ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion)
+            return churn.decide(mask, churn.leave_probability(pop.base_churn, m * lever, self.dt),
+                                u_churn)
+
+        # The lapse signal fades during the step: the hazard feels its mean over the step.
         exposure = (self._contagion_exposure() * self.per_step.lapse_mean
                     if ch.contagion > 0 else 0.0)
         felt_price = self._felt_price(actions)
-        args = (pop.satisfaction, pop.commitment, pop.sentiment)
-        effects = (ch.satisfaction_effect, ch.commitment_effect, ch.sentiment_effect,
-                   ch.switching_cost_effect, ch.price_effect, ch.contagion)
-        expiring = self._expire_contracts(active)
-        # Levers felt on the hazard itself: value added while covered, annoyance from sales
-        # contacts, and the spike when a contract expires (its extra hazard falls in this step).
-        lever = (1.0 - np.clip(self._effect(actions, "churn_cut"), 0.0, 1.0)) * (1.0 + pop.annoyance)
-        if expiring.any():
-            lever = np.where(expiring, lever * (1.0 + pop.contract_spike / self.dt), lever)
-            pop.contract_spike[expiring] = 0.0
-        m = churn.hazard_multiplier(*args, pop.switching_cost, felt_price, pop.price_sensitivity,
-                                    exposure, *effects) * lever
         eligible = active & ch.enabled
-        left = churn.decide(eligible, churn.leave_probability(pop.base_churn, m, self.dt), u_churn)
+        left = leaving(eligible, pop.switching_cost)
         trapped = np.zeros(pop.n, dtype=bool)
         locked = eligible & (pop.switching_cost > 0)
         if locked.any():
             # Who would have left without the lock, and could not (the same draw decides).
-            m_free = churn.hazard_multiplier(*args, 0.0, felt_price, pop.price_sensitivity,
-                                             exposure, *effects) * lever
-            free = churn.decide(locked, churn.leave_probability(pop.base_churn, m_free, self.dt),
-                                u_churn)
-            trapped = free & ~left
+            trapped = leaving(locked, 0.0) & ~left
             pop.grievance |= trapped
             pop.sentiment = np.where(trapped, np.maximum(pop.sentiment - ch.trap_resentment, -1.0),
                                      pop.sentiment).astype(np.float32)
+        row.update(at_risk=int(np.count_nonzero(active)), churned=int(np.count_nonzero(left)),
+                   trapped=int(np.count_nonzero(trapped)), exit_fees=self._end_contracts(left))
+        return Leaving(left, trapped)
+
+    def _lever_on_hazard(self, actions: Actions, active: np.ndarray) -> np.ndarray:
+        """Levers felt on the churn hazard itself: value added while covered, annoyance from
+        sales contacts, and the spike when a contract expires (its extra hazard falls in this
+        step)."""
+        pop = self.population
+        expiring = self._expire_contracts(active)
+        lever = (1.0 - np.clip(self._effect(actions, "churn_cut"), 0.0, 1.0)) * (1.0 + pop.annoyance)
+        if expiring.any():
+            lever = np.where(expiring, lever * (1.0 + pop.contract_spike / self.dt), lever)
+            pop.contract_spike[expiring] = 0.0
+        return lever
+
+    def _end_contracts(self, left: np.ndarray) -> float:
+        """Those who leave pay their exit fees and their contracts end; returns the fees."""
+        pop = self.population
         exit_fees = float(pop.exit_fee[left].sum())
         pop.exit_fee[left] = 0.0
         pop.switching_cost[left] = 0.0
         pop.contract_end[left] = -1.0
         pop.contract_lock[left] = 0.0
         pop.contract_spike[left] = 0.0
-        row.update(at_risk=int(np.count_nonzero(active)), churned=int(np.count_nonzero(left)),
-                   trapped=int(np.count_nonzero(trapped)), exit_fees=exit_fees)
-        return Leaving(left, trapped)
+        return exit_fees
 
     def _adopt(self, actions: Actions, row: dict) -> Joining:
         """6. Prospects adopt (Bass on the network, moved by sentiment and reputation) and
@@ -435,37 +459,21 @@ class CRMModel(mesa.Model):
     def _buy_and_pay(self, leaving: Leaving, joining: Joining, actions: Actions,
                      row: dict) -> np.ndarray:
         """7. Customers grow in tenure and commitment, buy, and pay (late or never). Under
-        contracts, those who joined or left during the step were customers for half of it on
-        average and buy for that half (``metrics`` documents the timing); without contracts
-        they buy on their purchase occasions and may drop out (``_shop``)."""
-        c, pop, dt = self.cfg, self.population, self.dt
+        contracts they pay for the step (``_subscribe``); without contracts they buy on their
+        purchase occasions and may drop out (``_shop``)."""
+        c, pop = self.cfg, self.population
         active = pop.status == ACTIVE
         np.add(pop.tenure, active, out=pop.tenure)   # a boolean index is ~50x slower
         pop.commitment = experience.commitment_update(
-            active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, dt)
+            active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, self.dt)
         u_pay = self.streams["spending"].random(pop.n)
         if self.noncontractual:
             amount = self._shop(active, actions, joining, row)
-            payers = amount > 0
-            late_p = self.per_step.late_pay_prob
+            payers, late_p = amount > 0, self.per_step.late_pay_prob
         else:
-            payers = active | leaving.left
-            years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
-            # A late payment is a hazard per year: half a step's worth for the half-step buyers.
-            late_p = np.where(years < dt, self.per_step.late_pay_prob_half,
-                              self.per_step.late_pay_prob)
-            years = self._promotion_timing(years, payers, actions)
-            amount = spending.spend(payers, pop.value, self._price_paid(), pop.satisfaction,
-                                    c.market.spend.satisfaction_effect, pop.penetration, years)
+            payers, late_p, amount = self._subscribe(active, leaving, joining, actions)
         late, default = spending.payment(payers, late_p, c.market.traits.default_prob, u_pay)
         pop.late_payments += late
-        # What is paid late is outstanding for days_late: the spend of that many days (of the
-        # purchase, without contracts), costing the cost of capital meanwhile, plus collection.
-        col, late_at = c.firm.collection, np.flatnonzero(late)
-        held = (amount[late_at] if self.noncontractual else pop.value[late_at]
-                * self._price_paid(late_at) * (col.days_late / units.DAYS_PER_YEAR))
-        row["cost_late_payments"] = (late_at.size * col.cost_per_late_payment + float(
-            held.sum()) * c.sim.discount_rate * col.days_late / units.DAYS_PER_YEAR)
         pop.revenue += amount
         disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
         pop.margin_discounted += amount * c.firm.margin * disc
@@ -477,9 +485,36 @@ class CRMModel(mesa.Model):
             revenue=sales + row["exit_fees"],
             cost_goods=sales * (1.0 - c.firm.margin),
             cost_bad_debt=float(amount[default].sum()),
+            cost_late_payments=self._late_payment_cost(late, amount),
             discount_factor=disc,
         )
         return amount
+
+    def _subscribe(self, active: np.ndarray, leaving: Leaving, joining: Joining,
+                   actions: Actions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Contractual purchases: who pays, their chance of paying late, and what they pay.
+        Those who joined or left during the step were customers for half of it on average and
+        buy for that half (``metrics`` documents the timing); promotions move purchases."""
+        c, pop, dt = self.cfg, self.population, self.dt
+        payers = active | leaving.left
+        years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
+        # A late payment is a hazard per year: half a step's worth for the half-step buyers.
+        late_p = np.where(years < dt, self.per_step.late_pay_prob_half, self.per_step.late_pay_prob)
+        years = self._promotion_timing(years, payers, actions)
+        amount = spending.spend(payers, pop.value, self._price_paid(), pop.satisfaction,
+                                c.market.spend.satisfaction_effect, pop.penetration, years)
+        return payers, late_p, amount
+
+    def _late_payment_cost(self, late: np.ndarray, amount: np.ndarray) -> float:
+        """What is paid late is outstanding for ``days_late``: the spend of that many days (the
+        purchase itself, without contracts), costing the cost of capital meanwhile, plus the
+        collection effort."""
+        c, pop = self.cfg, self.population
+        col, late_at = c.firm.collection, np.flatnonzero(late)
+        held = (amount[late_at] if self.noncontractual else pop.value[late_at]
+                * self._price_paid(late_at) * (col.days_late / units.DAYS_PER_YEAR))
+        return (late_at.size * col.cost_per_late_payment + float(held.sum())
+                * c.sim.discount_rate * col.days_late / units.DAYS_PER_YEAR)
 
     def _shop(self, active: np.ndarray, actions: Actions, joining: Joining,
               row: dict) -> np.ndarray:
@@ -487,30 +522,11 @@ class CRMModel(mesa.Model):
         the purchase that made them a customer; the others alive buy on their occasions and
         may drop out after each repeat purchase, unseen by the firm. Returns each person's
         spend this step; keeps the transactions for the event log."""
-        pop, pc, ch = self.population, self.cfg.market.purchase, self.cfg.market.churn
-        rng = self.streams["purchase"]
+        pop, rng = self.population, self.streams["purchase"]
         u_count, u_drop = rng.random((2, pop.n))
         joined = joining.adopted | joining.returned
         s = np.flatnonzero(active & ~joined)          # alive through the whole step
-        felt = self._felt_price(actions)
-        lam = pop.purchase_rate[s] * purchase.rate_multiplier(
-            pop.satisfaction[s], pop.sentiment[s], felt[s], pop.price_sensitivity[s],
-            pc.satisfaction_effect, pc.sentiment_effect, pc.price_effect)
-        k = purchase.poisson_counts(lam * self.dt, u_count[s])
-        if ch.enabled:
-            exposure = (self._contagion_exposure() * self.per_step.lapse_mean
-                        if ch.contagion > 0 else 0.0)
-            m = churn.hazard_multiplier(
-                pop.satisfaction[s], pop.commitment[s], pop.sentiment[s], pop.switching_cost[s],
-                felt[s], pop.price_sensitivity[s], _at(exposure, s), ch.satisfaction_effect,
-                ch.commitment_effect, ch.sentiment_effect, ch.switching_cost_effect,
-                ch.price_effect, ch.contagion)
-            g = purchase.purchases_until_dropout(
-                purchase.dropout_probability(pop.dropout_prob[s], m), u_drop[s])
-            bought = np.minimum(k, g).astype(np.int64)
-            dropped = s[g <= k]
-        else:
-            bought, dropped = k, s[:0]
+        k, bought, dropped = self._occasions(s, self._felt_price(actions), u_count, u_drop)
         # Times (in steps) of the repeat purchases: the first `bought` of each one's K occasions.
         owner = np.repeat(np.arange(s.size), k)
         u_time = rng.random(owner.size)
@@ -522,7 +538,39 @@ class CRMModel(mesa.Model):
         who = np.concatenate([who_rep, first])
         when = np.concatenate([t_rep, np.full(first.size, float(self.steps))])
         amt = self._amounts(who)
-        # The firm's records: a first purchase, or one more repeat purchase.
+        self._record_purchases(who_rep, t_rep, first, amt)
+        self._drop_out(dropped)
+        self._purchases = (who, when, amt)
+        row["churned"] = int(dropped.size)
+        return np.bincount(who, weights=amt, minlength=pop.n)
+
+    def _occasions(self, s: np.ndarray, felt: np.ndarray, u_count: np.ndarray,
+                   u_drop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Purchase occasions this step of the people ``s`` (Poisson at their rate, moved by
+        satisfaction, sentiment and price), how many they buy before they drop out (dropout
+        per purchase moved by the churn hazard multiplier), and who drops out."""
+        pop, pc, ch = self.population, self.cfg.market.purchase, self.cfg.market.churn
+        lam = pop.purchase_rate[s] * purchase.rate_multiplier(
+            pop.satisfaction[s], pop.sentiment[s], felt[s], pop.price_sensitivity[s],
+            pc.satisfaction_effect, pc.sentiment_effect, pc.price_effect)
+        k = purchase.poisson_counts(lam * self.dt, u_count[s])
+        if not ch.enabled:
+            return k, k, s[:0]
+        exposure = (self._contagion_exposure() * self.per_step.lapse_mean
+                    if ch.contagion > 0 else 0.0)
+        m = churn.hazard_multiplier(
+            pop.satisfaction[s], pop.commitment[s], pop.sentiment[s], pop.switching_cost[s],
+            felt[s], pop.price_sensitivity[s], _at(exposure, s), ch.satisfaction_effect,
+            ch.commitment_effect, ch.sentiment_effect, ch.switching_cost_effect,
+            ch.price_effect, ch.contagion)
+        g = purchase.purchases_until_dropout(
+            purchase.dropout_probability(pop.dropout_prob[s], m), u_drop[s])
+        return k, np.minimum(k, g).astype(np.int64), s[g <= k]
+
+    def _record_purchases(self, who_rep: np.ndarray, t_rep: np.ndarray, first: np.ndarray,
+                          amt: np.ndarray) -> None:
+        """The firm's records: a first purchase, or one more repeat purchase."""
+        pop = self.population
         is_new = np.isnan(pop.first_purchase[first])
         new, again = first[is_new], first[~is_new]
         pop.first_purchase[new] = self.steps * self.dt
@@ -532,7 +580,10 @@ class CRMModel(mesa.Model):
         np.add.at(pop.repeat_amount, rep,
                   np.concatenate([amt[:who_rep.size], amt[who_rep.size:][~is_new]]))
         np.maximum.at(pop.last_purchase, who_rep, t_rep * self.dt)
-        # Dropouts lapse now, unseen by the firm; without a contract there is no exit fee.
+
+    def _drop_out(self, dropped: np.ndarray) -> None:
+        """Dropouts lapse now, unseen by the firm; without a contract there is no exit fee."""
+        pop = self.population
         dead = np.zeros(pop.n, dtype=bool)
         dead[dropped] = True
         self._move(dead, LAPSED)
@@ -541,9 +592,6 @@ class CRMModel(mesa.Model):
         pop.exit_fee[dead] = 0.0
         pop.switching_cost[dead] = 0.0
         self._dropped = dead
-        self._purchases = (who, when, amt)
-        row["churned"] = int(dropped.size)
-        return np.bincount(who, weights=amt, minlength=pop.n)
 
     def _amounts(self, who: np.ndarray) -> np.ndarray:
         """Gamma-Gamma transaction amounts of the people ``who`` (one entry per purchase), moved
