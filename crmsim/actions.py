@@ -42,9 +42,21 @@ PERSON_EFFECTS = {
     "penetration": "added to the extra relative spend from cross-sell and up-sell",
     "heard": "satisfaction regained by a dissatisfied customer who is listened to",
     "knowledge": "interactions' worth of learning for the firm",
+    "ideas": "product ideas asked for: an innovator who is asked lifts quality by this much, "
+             "times (1 - quality), over the people in the market",
+    "serve_cost_cut": "share of the cost of serving removed (a cheaper service channel)",
+    "serve_quality_cut": "subtracted from experienced quality at every encounter (that channel "
+                         "is a little worse)",
     "terminate": "the firm ends the relationship (1 = yes)",
 }
 FIRM_EFFECTS = ("quality", "training")
+# The effects that are sizes of a lever's impact: a lever's capability multiplies them
+# (``Actions.effectiveness``, crmsim.firm.Capabilities). The rest are facts of the offer (a
+# price, a term, a fee, whether a contact happens) and do not depend on how well it is done.
+SCALED_EFFECTS = frozenset({
+    "adoption_lift", "return_lift", "experience_bonus", "contact_bonus", "noise_cut",
+    "recovery_lift", "churn_cut", "offer_take", "commitment", "customization", "penetration",
+    "heard", "knowledge", "ideas"})
 
 
 @dataclass
@@ -54,6 +66,9 @@ class Actions:
     firm: dict[str, float] = field(default_factory=dict)
     spend: dict[str, float] = field(default_factory=dict)
     unspent: float = 0.0    # CRM budget no tactic could use this step (not a cost)
+    invested: dict[str, float] = field(default_factory=dict)   # money by capability
+    # Multiplier of the SCALED_EFFECTS added now: the capability of the lever adding them.
+    effectiveness: float = 1.0
 
     def effect(self, name: str) -> np.ndarray:
         """The array for a per-person effect, created as zeros on first use."""
@@ -64,13 +79,21 @@ class Actions:
         return self.person[name]
 
     def add(self, name: str, idx: np.ndarray, amount: float | np.ndarray) -> None:
-        """Add ``amount`` to the effect for the people ``idx`` (unique indices, as tactics select)."""
+        """Add ``amount`` to the effect for the people ``idx`` (unique indices, as tactics select),
+        times the lever's effectiveness if the effect is a size (``SCALED_EFFECTS``)."""
+        if self.effectiveness != 1.0 and name in SCALED_EFFECTS:
+            amount = amount * self.effectiveness
         self.effect(name)[idx] += amount
 
     def adjust_firm(self, name: str, delta: float) -> None:
         if name not in FIRM_EFFECTS:
             raise KeyError(f"unknown firm effect {name!r}; known: {', '.join(FIRM_EFFECTS)}")
         self.firm[name] = self.firm.get(name, 0.0) + delta
+
+    def invest(self, capability: str, amount: float) -> None:
+        """Money spent this step to build ``capability`` (paid with ``pay`` too)."""
+        if amount > 0:
+            self.invested[capability] = self.invested.get(capability, 0.0) + float(amount)
 
     def pay(self, category: str, amount: float) -> None:
         if amount > 0:

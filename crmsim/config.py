@@ -215,6 +215,20 @@ class CollectionConfig:
 
 
 @dataclass
+class CapabilityConfig:
+    """Firm-level CRM capabilities (DESIGN section 5): levels 0..1 at the start, how they decay
+    and what investment buys (crmsim/firm.py, ``Capabilities``)."""
+
+    people: float = _prob()
+    processes: float = _prob()
+    technology_data: float = _prob()
+    leadership_culture: float = _prob()
+    reference: float = _f(0.0, 1.0, lo_open=True)   # the level at which levers have their catalogue effect
+    half_life_days: float = _f(0.0, lo_open=True)   # without upkeep (at reference leadership)
+    gain_per_money: float = _f(0.0)                 # per year, per money per person-year, x (1 - level)
+
+
+@dataclass
 class FirmConfig:
     crm_budget: float = _f(0.0, MAX_MONEY)           # per year
     quality: float = _f(0.0, 1.0)
@@ -226,6 +240,7 @@ class FirmConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     collection: CollectionConfig = field(default_factory=CollectionConfig)
+    capabilities: CapabilityConfig = field(default_factory=CapabilityConfig)
 
 
 @dataclass

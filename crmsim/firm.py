@@ -20,7 +20,7 @@ import numpy as np
 
 from .behavior import purchase as buying
 from .population import ACTIVE, LAPSED, PROSPECT, TERMINATED, Population
-from .units import step_years
+from .units import DAYS_PER_YEAR, step_years
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -33,14 +33,76 @@ ERRORS = ("value", "satisfaction", "risk", "needs_distance", "complaints", "late
           "destructive", "innovator", "deal_seeker")
 
 
+CAPABILITIES = ("people", "processes", "technology_data", "leadership_culture")
+MIN_PRECISION = 0.01   # technology_data at 1% of the reference: the firm's noise is 10x
+
+
+class Capabilities:
+    """The firm's CRM capabilities (people, processes, technology and data, leadership and
+    culture), each a level in 0..1 (DESIGN section 5; ``firm.capabilities``).
+
+    - Effect: a lever that relies on capability k has its effect sizes multiplied by
+      ``level_k / reference`` (``effectiveness``); technology and data multiply the precision
+      (1 / variance) of the firm's estimates by the same ratio (``precision``).
+    - Dynamics, per year: ``dC/dt = g s (1 - C) - d C``, where s is the money invested per
+      person in the market per year (the ``capability_*`` levers), g is ``gain_per_money``
+      (diminishing returns: the closer to 1, the less a unit buys) and d the decay rate of a
+      ``half_life_days`` half-life. Leadership and culture slow the others' decay:
+      ``d_k = d (1 - L) / (1 - reference)`` for k != leadership_culture (at L = 1 nothing
+      decays, at L = 0 twice as fast as at the reference). Within a step s is constant and the
+      equation is solved exactly, so the path does not depend on the step length.
+    """
+
+    def __init__(self, levels: dict[str, float], reference: float, half_life_days: float,
+                 gain_per_money: float) -> None:
+        self.level = {k: float(levels[k]) for k in CAPABILITIES}
+        self.reference = reference
+        self.decay = np.log(2.0) * DAYS_PER_YEAR / half_life_days    # per year
+        self.gain = gain_per_money
+
+    def effectiveness(self, name: str | None) -> float:
+        """Multiplier of the effect sizes of a lever that relies on capability ``name``."""
+        return 1.0 if name is None else self.level[name] / self.reference
+
+    def precision(self) -> float:
+        return max(self.effectiveness("technology_data"), MIN_PRECISION)
+
+    def decay_rate(self, name: str) -> float:
+        """Per year: leadership and culture slow the decay of the other capabilities."""
+        if name == "leadership_culture":
+            return self.decay
+        if self.reference >= 1.0:
+            return 0.0
+        return self.decay * (1.0 - self.level["leadership_culture"]) / (1.0 - self.reference)
+
+    def upkeep(self, name: str, level: float, people: int) -> float:
+        """Money per year that holds capability ``name`` at ``level`` (0 <= level < 1)."""
+        if self.gain <= 0:
+            return float("inf") if level > 0 else 0.0
+        return self.decay_rate(name) * level / (1.0 - level) / self.gain * people
+
+    def develop(self, invested: dict[str, float], people: int, dt: float) -> None:
+        """Advance the levels by one step of ``dt`` years in which ``invested`` money (by
+        capability) was spent in a market of ``people``."""
+        decay = {k: self.decay_rate(k) for k in CAPABILITIES}
+        for k in CAPABILITIES:
+            d = decay[k]
+            a = self.gain * invested.get(k, 0.0) / max(people, 1) / dt
+            if a + d <= 0:
+                continue
+            steady = a / (a + d)
+            self.level[k] = float(steady + (self.level[k] - steady) * np.exp(-(a + d) * dt))
+
+
 class FirmView:
     """What the firm knows at the start of a step. Arrays have one entry per person."""
 
     def __init__(self, pop: Population, degree: np.ndarray, knowledge_sd: np.ndarray, step: int,
                  period_days: float, errors: dict[str, np.ndarray], u: np.ndarray,
                  u_due: np.ndarray, margin: float, service_cost: float, quality: float,
-                 training: float, purchase=None) -> None:
+                 training: float, purchase=None, capabilities: Capabilities | None = None) -> None:
         self._pop = pop
+        self.capabilities = capabilities
         self._errors = errors
         self.step = step
         self.day = step * period_days         # days since the start of the run
@@ -82,6 +144,10 @@ class FirmView:
             self.status = _read_only(np.where(pop.status >= TERMINATED, pop.status,
                                               status).astype(np.int8))
             self.tenure = _read_only(np.floor(self.T / self.dt + 1e-9).astype(np.int32))
+
+    def effectiveness(self, capability: str | None) -> float:
+        """Multiplier of the effect sizes of a lever relying on ``capability`` (``Capabilities``)."""
+        return 1.0 if self.capabilities is None else self.capabilities.effectiveness(capability)
 
     def _noise(self, attribute: str) -> np.ndarray:
         return self.knowledge_sd * self._errors[attribute]
@@ -179,7 +245,7 @@ class FirmView:
 
 
 class Firm(mesa.Agent):
-    """Quality, training, reputation, knowledge of each customer, and the ledger."""
+    """Quality, training, reputation, CRM capabilities, knowledge of each customer, and the ledger."""
 
     def __init__(
         self,
@@ -193,8 +259,11 @@ class Firm(mesa.Agent):
         knowledge_floor: float,
         rng: np.random.Generator,
         needs_dims: int,
+        capabilities: Capabilities | None = None,
     ) -> None:
         super().__init__(model)
+        self.capabilities = capabilities or Capabilities(
+            dict.fromkeys(CAPABILITIES, 0.5), 0.5, 730.0, 0.0)
         # One persistent error per person and attribute, drawn in a fixed order so that every
         # policy run on the same seed misjudges the same people in the same way.
         self.errors = {name: rng.standard_normal(n).astype(np.float32) for name in ERRORS}
@@ -210,8 +279,12 @@ class Firm(mesa.Agent):
                 policy_rng: np.random.Generator, margin: float, service_cost: float,
                 purchase=None) -> FirmView:
         u, u_due = policy_rng.random((2, pop.n))
-        return FirmView(pop, degree, self.knowledge_sd, step, period_days, self.errors,
-                        u, u_due, margin, service_cost, self.quality, self.training, purchase)
+        # Technology and data multiply the precision (1 / variance) of every estimate.
+        precision = self.capabilities.precision()
+        sd = self.knowledge_sd if precision == 1.0 else \
+            (self.knowledge_sd / np.sqrt(precision)).astype(np.float32)
+        return FirmView(pop, degree, sd, step, period_days, self.errors, u, u_due, margin,
+                        service_cost, self.quality, self.training, purchase, self.capabilities)
 
     def learn(self, interacted: np.ndarray, strength: np.ndarray | float = 1.0) -> None:
         """Each interaction removes ``learning`` of the remaining noise (``strength`` interactions' worth)."""

@@ -98,6 +98,9 @@ TIMESERIES_KPIS: dict[str, KPI] = {
         'CRM spend on customization and offers'),
     'cost_termination': KPI('termination spend', 'money',
         'CRM spend on ending relationships'),
+    'cost_capability': KPI('capability investment', 'money',
+        'CRM spend building the firm\'s capabilities (people, processes, technology and data, '
+        'leadership and culture)'),
     'crm_spend': KPI('CRM spend', 'money',
         'all CRM spend (the cost_* categories the policy chooses)'),
     'unspent': KPI('unspent CRM budget', 'money',
@@ -134,10 +137,18 @@ TIMESERIES_KPIS: dict[str, KPI] = {
         "the firm's reputation (-1..1)"),
     'quality': KPI('service quality', 'scale',
         "the firm's service quality (0..1)"),
+    'capability_people': KPI('people capability', 'scale',
+        "the firm's CRM staff capability at the end of the step (0..1)"),
+    'capability_processes': KPI('process capability', 'scale',
+        "the firm's process capability (0..1)"),
+    'capability_technology_data': KPI('technology and data capability', 'scale',
+        "the firm's technology and data capability (0..1)"),
+    'capability_leadership_culture': KPI('leadership and culture capability', 'scale',
+        "the firm's leadership and culture capability (0..1)"),
 }
 
 CRM_CATEGORIES = ("acquisition", "retention", "interaction", "service_investment", "offering",
-                  "termination")
+                  "termination", "capability")
 OPERATING_COSTS = ("cost_goods", "cost_service", "cost_complaints", "cost_bad_debt",
                    "cost_late_payments", "cost_fixed")
 

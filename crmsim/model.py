@@ -31,7 +31,7 @@ from .actions import Actions
 from .behavior import adoption, churn, experience, purchase, spending, wom
 from .config import CRMConfig
 from .construction import UNSET, model_config
-from .firm import Firm
+from .firm import CAPABILITIES, Capabilities, Firm
 from .network import Network, build_network
 from .policies import Policy, make_policy
 from .population import ACTIVE, LAPSED, OUTSIDE, PROSPECT, TERMINATED, Population
@@ -127,6 +127,10 @@ class CRMModel(mesa.Model):
             reputation=c.firm.reputation, knowledge_sd=c.firm.knowledge.noise_sd,
             knowledge_learning=c.firm.knowledge.learning, knowledge_floor=c.firm.knowledge.floor,
             rng=self.streams["firm"], needs_dims=c.market.needs.dims,
+            capabilities=Capabilities(
+                {k: getattr(c.firm.capabilities, k) for k in CAPABILITIES},
+                c.firm.capabilities.reference, c.firm.capabilities.half_life_days,
+                c.firm.capabilities.gain_per_money),
         )
         self.noncontractual = c.market.purchase.kind == "noncontractual"
         if self.noncontractual:
@@ -202,6 +206,8 @@ class CRMModel(mesa.Model):
                             c.market.purchase if self.noncontractual else None)
         actions = self.policy.decide(view, self.per_step.crm_budget, self.steps)
         terminated = self.apply_actions(actions, row)
+        # What was invested in capabilities this step counts from the next.
+        self.firm.capabilities.develop(actions.invested, self.in_market, self.dt)
         row["terminated"] = int(np.count_nonzero(terminated))
         return actions, terminated
 
@@ -272,7 +278,8 @@ class CRMModel(mesa.Model):
         rude_p = experience.rude_probability(svc.rude_prob, firm.training, svc.training_effect)
         noise_sd = svc.noise_sd * (1.0 - np.clip(_at(self._effect(actions, "noise_cut"), idx),
                                                  0.0, 1.0))
-        bonus = _at(self._effect(actions, "experience_bonus"), idx)
+        bonus = _at(self._effect(actions, "experience_bonus"), idx) \
+            - _at(self._effect(actions, "serve_quality_cut"), idx)
         if contact is not None and contact.any():
             # A contact's personal attention counts at its own encounter (the first this step).
             bonus = bonus + contact * _at(self._effect(actions, "contact_bonus"), idx)
@@ -295,19 +302,21 @@ class CRMModel(mesa.Model):
         pop.complaints[idx] += complained
         # A bad experience put right is not told as a bad story.
         self._count_encounters(idx, np.where(recovered, 0.0, signal), sat, rude, complained,
-                               recovered, tally, stories)
+                               recovered, tally, stories,
+                               1.0 - _at(self._effect(actions, "serve_cost_cut"), idx))
 
     def _count_encounters(self, idx: np.ndarray, signal: np.ndarray, sat: np.ndarray,
                           rude: np.ndarray, complained: np.ndarray, recovered: np.ndarray,
-                          tally: dict, stories: Stories) -> None:
-        """The stories an encounter round leaves to tell and its counts and costs."""
+                          tally: dict, stories: Stories, cost_factor: np.ndarray | float = 1.0) -> None:
+        """The stories an encounter round leaves to tell and its counts and costs (each
+        encounter's cost times ``cost_factor``: a cheaper channel, ``cost_to_serve``)."""
         svc, salience = self.cfg.firm.service, self.cfg.market.experience.salience
         stories.good[idx] += signal > salience
         stories.bad[idx] += signal < -salience
         stories.encounters[idx] += 1
         stories.complaints_at.append(idx[complained])
         # Serving satisfied customers costs less (seed 002), judged once complaints are handled.
-        tally["cost_service"] += float((svc.cost_per_encounter
+        tally["cost_service"] += float((svc.cost_per_encounter * cost_factor
                                         * (1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0))).sum())
         tally["destructive"] += int(np.count_nonzero(self.population.destructive[idx]))
         tally["encounters"] += idx.size
@@ -735,6 +744,10 @@ class CRMModel(mesa.Model):
             pop.satisfaction = np.where(sat < 0, np.minimum(sat + p["heard"], 0.0), sat).astype(np.float32)
         if "knowledge" in p:
             firm.learn(p["knowledge"] > 0, p["knowledge"])
+        if "ideas" in p:
+            # Ideas come from the innovators asked, whoever the firm thinks they are (seed 003).
+            ideas = float(p["ideas"][pop.innovator].sum(dtype=np.float64)) / self.in_market
+            firm.quality = float(min(firm.quality + ideas * (1.0 - firm.quality), 1.0))
         terminated = np.zeros(pop.n, dtype=bool)
         if "terminate" in p:
             terminated = (p["terminate"] > 0) & (pop.status == ACTIVE)
@@ -825,6 +838,7 @@ class CRMModel(mesa.Model):
             commitment_mean=metrics.mean_over(pop.commitment, active),
             nps=metrics.nps(pop.satisfaction, active),
             reputation=firm.reputation, quality=firm.quality,
+            **{f"capability_{k}": v for k, v in firm.capabilities.level.items()},
         )
         # fsum: exact sums of money, identical on every Python version.
         row["crm_spend"] = math.fsum(row[f"cost_{k}"] for k in metrics.CRM_CATEGORIES)

@@ -22,7 +22,7 @@ import numpy as np
 from ..actions import Actions
 from ..constraints import Constraint, Interval
 from ..firm import FirmView
-from ..population import ACTIVE, OUTSIDE, PROSPECT
+from ..population import ACTIVE, LAPSED, OUTSIDE, PROSPECT
 from ..tactics import Tactic, Termination
 from ..units import DAYS_PER_YEAR
 
@@ -125,6 +125,11 @@ def focus(score: np.ndarray, group: np.ndarray) -> np.ndarray:
     return s + group * (span + abs(float(s.max(initial=0.0))) + 1.0)
 
 
+def only(score: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """A priority that reaches ``group`` alone, ordered by ``score`` (-inf leaves out)."""
+    return np.where(group, np.asarray(score, dtype=np.float64), -np.inf)
+
+
 class ReturnTracker:
     """Closed-loop budgeting: measure each area's return on its spend and shift money to it.
 
@@ -193,6 +198,8 @@ def measured_value(area: str, idx: np.ndarray, view: FirmView, start: dict[str, 
     if area == "retention":
         expected = (1.0 - view.risk_est[idx]) ** years
         return float((margin * (now_active - expected)).sum())
+    if area == "win_back":
+        return float((margin * ((start["status"][idx] == LAPSED) & now_active)).sum())
     if area == "penetration":
         gained = view.penetration[idx] - start["penetration"][idx]
         return float((margin * gained * now_active).sum())

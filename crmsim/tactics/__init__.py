@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from . import acquisition, interaction, offering, retention, service  # noqa: F401 (they register)
+from . import acquisition, capability, interaction, offering, retention, service  # noqa: F401 (they register)
 from .base import COMMON, Tactic
 from .termination import METHODS, RULES, Termination
 

@@ -112,5 +112,6 @@ class Seeding(Channel):
 
 class WinBack(Channel):
     name = "win_back"
+    capability = "people"
     audience = LAPSED
     lift_effect = "return_lift"

@@ -2,7 +2,8 @@
 
 A tactic is a lever with a target set, a cost and an effect:
 ``select(view, budget, priority) -> indices`` picks whom it reaches from what the firm knows
-(the highest ``priority`` first, at random when the policy gives none), ``cost(indices)``
+(the highest ``priority`` first, at random when the policy gives none; a priority of -inf
+leaves a person out), ``cost(indices)``
 prices that, and ``apply(actions, indices, view)`` writes the effect into the step's
 ``Actions``. ``run`` does the three and books the spend under the tactic's category.
 
@@ -48,6 +49,8 @@ class Tactic:
     category: ClassVar[str]            # ledger category of its spend
     billing: ClassVar[str] = "contact"  # "contact" (cost per contact) or "year" (per person-year)
     audience: ClassVar[int] = ACTIVE   # the status of the people it can reach
+    # The firm capability its effect sizes rely on (crmsim.firm.CAPABILITIES; None: none).
+    capability: ClassVar[str | None] = None
     effects: ClassVar[dict[str, str]] = {}   # person effect -> the parameter that sizes it
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "cost_per_contact": POSITIVE, "cadence_days": CADENCE}
@@ -104,7 +107,9 @@ class Tactic:
             priority: np.ndarray | None = None) -> np.ndarray:
         idx = self.select(view, budget, priority)
         actions.pay(self.category, self.cost(idx, view))
+        actions.effectiveness = view.effectiveness(self.capability)
         self.apply(actions, idx, view)
+        actions.effectiveness = 1.0
         self._remember(idx, view)
         return idx
 
@@ -130,10 +135,15 @@ class Coverage(Tactic):
 def take_affordable(candidates: np.ndarray, order_key: np.ndarray, unit_cost: np.ndarray,
                     budget: float) -> np.ndarray:
     """Candidates in ``order_key`` order (smallest first, ties by index) for as long as the
-    budget lasts, each costing its own ``unit_cost``."""
-    idx = np.flatnonzero(candidates)
+    budget lasts, each costing its own ``unit_cost``; a key of +inf (a priority of -inf)
+    excludes the candidate, and so does a unit cost above the whole budget (the firm passes
+    over whom it cannot afford at all rather than stopping there)."""
+    idx = _ranked(candidates, order_key)
     if idx.size == 0 or budget <= 0:
         return idx[:0]
+    idx = idx[unit_cost[idx] <= budget]
+    if idx.size == 0:
+        return idx
     # Only the cheapest-case number of people can be afforded: sort just the candidates whose
     # key is within that many of the smallest (all ties included, so the result is the prefix
     # of the full stable sort), not all of them.
@@ -148,10 +158,19 @@ def take_affordable(candidates: np.ndarray, order_key: np.ndarray, unit_cost: np
 
 
 def take_first(candidates: np.ndarray, order_key: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` candidates with the smallest ``order_key`` (all of them if fewer)."""
-    idx = np.flatnonzero(candidates)
+    """The ``k`` candidates with the smallest ``order_key`` (all of them if fewer); a key of
+    +inf (a priority of -inf) excludes the candidate."""
+    idx = _ranked(candidates, order_key)
     if k <= 0:
         return idx[:0]
     if k >= idx.size:
         return idx
     return idx[np.argpartition(order_key[idx], k - 1)[:k]]
+
+
+def _ranked(candidates: np.ndarray, order_key: np.ndarray) -> np.ndarray:
+    """The candidates' indices, without those a policy excluded (order key +inf)."""
+    idx = np.flatnonzero(candidates)
+    if idx.size and np.isposinf(order_key[idx]).any():
+        idx = idx[~np.isposinf(order_key[idx])]
+    return idx

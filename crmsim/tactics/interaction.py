@@ -18,20 +18,52 @@ from ..actions import Actions
 from ..constraints import Interval
 from ..firm import FirmView
 from ..population import ACTIVE, LAPSED
+from ..units import DAYS_PER_YEAR
 from .base import CADENCE, NONNEGATIVE, POSITIVE, Coverage, Tactic
 
 
 class FeedbackRequest(Tactic):
     name = "feedback_request"
     category = "interaction"
-    effects = {"knowledge": "knowledge", "heard": "heard"}
+    capability = "people"
+    effects = {"knowledge": "knowledge", "heard": "heard", "ideas": "idea_quality"}
     _parameter_constraints = {"cost_per_contact": POSITIVE, "knowledge": NONNEGATIVE,
-                              "heard": Interval(0.0, 2.0), "cadence_days": CADENCE}
+                              "heard": Interval(0.0, 2.0), "idea_quality": NONNEGATIVE,
+                              "cadence_days": CADENCE}
+
+
+class Welcome(Tactic):
+    """Welcoming a new customer (QCi's welcoming; seed 001: new customers leave at the first
+    bad service): a personal contact within ``within_days`` of joining: one more encounter with
+    ``bonus`` at it, ``commitment`` gained and the firm learns. Once a year at most."""
+
+    name = "welcome"
+    category = "interaction"
+    capability = "people"
+    _parameter_constraints = {"cost_per_contact": POSITIVE, "bonus": NONNEGATIVE,
+                              "commitment": Interval(0.0, 1.0), "knowledge": NONNEGATIVE,
+                              "within_days": Interval(1.0, 3650.0), "cadence_days": CADENCE}
+
+    def candidates(self, view: FirmView) -> np.ndarray:
+        days = view.tenure * (view.dt * DAYS_PER_YEAR)
+        return super().candidates(view) & (days < self.within_days)
+
+    def select(self, view: FirmView, budget: float, priority: np.ndarray | None = None):
+        # The newest first unless the policy ranks them itself.
+        rank = -view.tenure.astype(np.float64) if priority is None else priority
+        return super().select(view, budget, rank)
+
+    def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
+        actions.add("encounter_lift", idx, 1.0)
+        actions.add("contact_bonus", idx, self.bonus)
+        actions.add("commitment", idx, self.commitment)
+        actions.add("knowledge", idx, self.knowledge)
 
 
 class TriggeredContact(Tactic):
     name = "triggered_contact"
     category = "interaction"
+    capability = "people"
     _parameter_constraints = {
         "cost_per_contact": POSITIVE, "bonus": NONNEGATIVE, "knowledge": NONNEGATIVE,
         "satisfaction_below": Interval(-1.0, 1.0), "risk_above": Interval(0.0, 1.0),
@@ -56,6 +88,7 @@ class TriggeredContact(Tactic):
 class Information(Coverage):
     name = "information"
     category = "interaction"
+    capability = "technology_data"
     _parameter_constraints = {"cost_per_year": POSITIVE, "knowledge_per_year": NONNEGATIVE}
 
     def candidates(self, view: FirmView) -> np.ndarray:

@@ -29,6 +29,7 @@ from .base import CADENCE, NONNEGATIVE, POSITIVE, SHARE, Tactic, take_affordable
 class Customization(Tactic):
     name = "customization"
     category = "offering"
+    capability = "technology_data"
     _parameter_constraints = {"cost_per_contact": POSITIVE, "step": SHARE, "cadence_days": CADENCE}
 
     def candidates(self, view: FirmView) -> np.ndarray:
@@ -51,6 +52,7 @@ class Customization(Tactic):
 class CrossSell(Tactic):
     name = "cross_sell"
     category = "offering"
+    capability = "people"
     _parameter_constraints = {
         "cost_per_contact": POSITIVE, "response_rate": SHARE, "take_uplift": NONNEGATIVE,
         "max_uplift": NONNEGATIVE, "cadence_days": CADENCE, "fatigue_half_life_days": POSITIVE,

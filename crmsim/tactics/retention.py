@@ -37,6 +37,7 @@ from .base import NONNEGATIVE, POSITIVE, SHARE, Coverage, Tactic, take_affordabl
 class ValueAdd(Coverage):
     name = "value_add"
     category = "retention"
+    capability = "processes"
     effects = {"experience_bonus": "bonus", "churn_cut": "hazard_cut"}
     _parameter_constraints = {"cost_per_year": POSITIVE, "bonus": NONNEGATIVE, "hazard_cut": SHARE}
 
@@ -44,6 +45,7 @@ class ValueAdd(Coverage):
 class Loyalty(Coverage):
     name = "loyalty"
     category = "retention"
+    capability = "processes"
     _parameter_constraints = {"cost_per_year": POSITIVE, "commitment_per_year": NONNEGATIVE}
 
     def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:

@@ -35,6 +35,7 @@ class Training(Tactic):
 class ServiceRecovery(Coverage):
     name = "service_recovery"
     category = "service_investment"
+    capability = "people"
     effects = {"recovery_lift": "lift"}
     _parameter_constraints = {"cost_per_year": POSITIVE, "lift": SHARE}
 
@@ -42,5 +43,20 @@ class ServiceRecovery(Coverage):
 class Multichannel(Coverage):
     name = "multichannel"
     category = "service_investment"
+    capability = "processes"
     effects = {"noise_cut": "noise_cut"}
     _parameter_constraints = {"cost_per_year": POSITIVE, "noise_cut": SHARE}
+
+
+class CostToServe(Coverage):
+    """A cheaper way of serving the customers it covers (Buttle's value chain serves
+    customers who are not strategically significant at lower cost, seed 003): each encounter
+    costs ``cost_cut`` less, and experienced quality is ``quality_cut`` lower (a self-service
+    or remote channel is a little worse). The channel runs at ``cost_per_year`` per customer
+    covered."""
+
+    name = "cost_to_serve"
+    category = "service_investment"
+    effects = {"serve_cost_cut": "cost_cut", "serve_quality_cut": "quality_cut"}
+    _parameter_constraints = {"cost_per_year": POSITIVE, "cost_cut": SHARE,
+                              "quality_cut": NONNEGATIVE}
