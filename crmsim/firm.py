@@ -44,18 +44,21 @@ class Capabilities:
     - Effect: a lever that relies on capability k has its effect sizes multiplied by
       ``level_k / reference`` (``effectiveness``); technology and data multiply the precision
       (1 / variance) of the firm's estimates by the same ratio (``precision``).
-    - Dynamics, per year: ``dC/dt = g s (1 - C) - d C``, where s is the money invested per
-      person in the market per year (the ``capability_*`` levers), g is ``gain_per_money``
-      (diminishing returns: the closer to 1, the less a unit buys) and d the decay rate of a
+    - Dynamics, per year: ``dC/dt = g s (1 - C) - d (C - C0)``. The firm's running costs
+      hold each capability at its starting level C0 (``firm.capabilities.<name>``); money
+      invested through the ``capability_*`` levers, s per person in the market per year, raises
+      it with diminishing returns (``gain_per_money`` = g; the closer to 1, the less a unit
+      buys), and what was built above C0 decays without upkeep at d, the rate of a
       ``half_life_days`` half-life. Leadership and culture slow the others' decay:
       ``d_k = d (1 - L) / (1 - reference)`` for k != leadership_culture (at L = 1 nothing
-      decays, at L = 0 twice as fast as at the reference). Within a step s is constant and the
-      equation is solved exactly, so the path does not depend on the step length.
+      decays, at the reference at d). Within a step s is constant and the equation is solved
+      exactly, so the path does not depend on the step length.
     """
 
     def __init__(self, levels: dict[str, float], reference: float, half_life_days: float,
                  gain_per_money: float) -> None:
         self.level = {k: float(levels[k]) for k in CAPABILITIES}
+        self.baseline = dict(self.level)
         self.reference = reference
         self.decay = np.log(2.0) * DAYS_PER_YEAR / half_life_days    # per year
         self.gain = gain_per_money
@@ -73,13 +76,17 @@ class Capabilities:
             return self.decay
         if self.reference >= 1.0:
             return 0.0
-        return self.decay * (1.0 - self.level["leadership_culture"]) / (1.0 - self.reference)
+        return self.decay * max(1.0 - self.level["leadership_culture"], 0.0) / (1.0 - self.reference)
 
     def upkeep(self, name: str, level: float, people: int) -> float:
-        """Money per year that holds capability ``name`` at ``level`` (0 <= level < 1)."""
+        """Money per year that holds capability ``name`` at ``level`` (< 1); nothing at or
+        below its starting level, which the firm's running costs hold."""
+        built = level - self.baseline[name]
+        if built <= 0:
+            return 0.0
         if self.gain <= 0:
-            return float("inf") if level > 0 else 0.0
-        return self.decay_rate(name) * level / (1.0 - level) / self.gain * people
+            return float("inf")
+        return self.decay_rate(name) * built / (1.0 - level) / self.gain * people
 
     def develop(self, invested: dict[str, float], people: int, dt: float) -> None:
         """Advance the levels by one step of ``dt`` years in which ``invested`` money (by
@@ -90,7 +97,7 @@ class Capabilities:
             a = self.gain * invested.get(k, 0.0) / max(people, 1) / dt
             if a + d <= 0:
                 continue
-            steady = a / (a + d)
+            steady = (a + d * self.baseline[k]) / (a + d)
             self.level[k] = float(steady + (self.level[k] - steady) * np.exp(-(a + d) * dt))
 
 

@@ -50,20 +50,27 @@ def test_every_lever_gets_budget_and_reach_on_every_policy(policy):
 
 
 # -- capabilities --------------------------------------------------------------------------
-def test_capabilities_decay_with_their_half_life_and_upkeep_holds_a_level():
+def test_what_is_built_decays_with_its_half_life_and_upkeep_holds_a_level():
     caps = Capabilities(dict.fromkeys(CAPABILITIES, 0.5), 0.5, 730.0, 0.5)
+    caps.level = dict.fromkeys(CAPABILITIES, 0.9)        # built up above the starting 0.5
     for _ in range(2 * 52):              # two years of weekly steps, no money
         caps.develop({}, 1000, 7 / 365)
-    # Leadership decays at the base rate: it halves in 730 days.
-    assert caps.level["leadership_culture"] == pytest.approx(0.5 * 0.5 ** (728 / 730), rel=1e-9)
-    # The others decay faster once leadership has fallen below the reference.
-    assert caps.level["people"] < caps.level["leadership_culture"]
-    held = Capabilities(dict.fromkeys(CAPABILITIES, 0.4), 0.5, 730.0, 0.5)
-    money = {k: held.upkeep(k, 0.4, 1000) / 52 for k in CAPABILITIES}   # a week's upkeep
+    # Leadership's built part decays at the base rate: it halves in 730 days.
+    assert caps.level["leadership_culture"] == pytest.approx(0.5 + 0.4 * 0.5 ** (728 / 730), rel=1e-9)
+    # The others' built part decays more slowly while leadership is above the reference.
+    assert caps.level["people"] > caps.level["leadership_culture"]
+    # Without investment nothing falls below the level the running costs hold.
+    idle = Capabilities(dict.fromkeys(CAPABILITIES, 0.5), 0.5, 730.0, 0.5)
+    for _ in range(52):
+        idle.develop({}, 1000, 7 / 365)
+    assert idle.level == dict.fromkeys(CAPABILITIES, 0.5)
+    held = Capabilities(dict.fromkeys(CAPABILITIES, 0.5), 0.5, 730.0, 0.5)
+    held.level = dict.fromkeys(CAPABILITIES, 0.7)
+    money = {k: held.upkeep(k, 0.7, 1000) / 52 for k in CAPABILITIES}   # a week's upkeep
     for _ in range(52):
         held.develop(money, 1000, 1 / 52)
     for k in CAPABILITIES:
-        assert held.level[k] == pytest.approx(0.4, abs=1e-12)
+        assert held.level[k] == pytest.approx(0.7, abs=1e-12)
 
 
 def test_capability_paths_do_not_depend_on_the_step_length():
@@ -81,7 +88,7 @@ def test_capability_paths_do_not_depend_on_the_step_length():
                          1000, days / 365)
         levels.append(caps.level["people"])
     a, d = 0.5 * rate / 1000, math.log(2) * 365 / 730
-    steady = a / (a + d)
+    steady = (a + d * 0.2) / (a + d)
     expected = steady + (0.2 - steady) * math.exp(-(a + d) * 1.0)
     assert levels[0] == pytest.approx(expected, rel=1e-9)
     assert levels[1] == pytest.approx(expected, rel=1e-9)
@@ -160,23 +167,20 @@ def test_inspirations_ideas_raise_quality():
 
 def test_gartner_maturity_is_capability_it_builds():
     """Gartner spends (at most capability_share of its budget) to bring its capabilities to
-    the maturity of their building blocks: a mature firm holds higher capabilities than an
-    immature one, and an attainable target is reached."""
+    the maturity of its building blocks: a mature firm builds them up, an immature one (below
+    the level its running costs hold) invests nothing in them."""
     blocks = ("vision", "strategy", "customer_experience", "collaboration", "processes",
               "information", "technology", "metrics")
     final = {}
-    for maturity in (0.2, 0.8):
+    for maturity in (0.4, 0.8):
         res = crmsim.simulate(crmsim.load_config(
-            ["policy=gartner", "market.n_people=2000", "sim.steps=60", "sim.period_days=30",
+            ["policy=gartner", "market.n_people=2000", "sim.steps=36", "sim.period_days=30",
              *(f"policy.params.maturity.{b}={maturity}" for b in blocks)]))
         ts = res.timeseries
         final[maturity] = {cap: ts[f"capability_{cap}"].iloc[-1] for cap in CAPABILITIES}
-        assert 0 < ts["cost_capability"].sum() <= 0.3 * ts["crm_spend"].sum() + 1e-6
+        assert ts["cost_capability"].sum() <= 0.3 * ts["crm_spend"].sum() + 1e-6
+        if maturity < 0.5:
+            assert ts["cost_capability"].sum() == 0
     for cap in CAPABILITIES:
-        assert final[0.8][cap] > final[0.2][cap]
-        # 0.2 is affordable: at its upkeep the level falls from 0.5 toward it, the gap
-        # shrinking by exp(-(a + d) t). The slowest is leadership (d = ln 2 / 2 a year, upkeep
-        # a = d x 0.2 / 0.8), whose gap after 60 x 30 days is 0.3 exp(-1.25 d t) = 0.035; the
-        # others decay faster once leadership is below the reference.
-        slowest = 0.3 * math.exp(-1.25 * math.log(2) / 2 * 60 * 30 / 365)
-        assert 0.2 - 1e-9 <= final[0.2][cap] <= 0.2 + slowest + 1e-6
+        assert final[0.4][cap] == 0.5
+        assert final[0.8][cap] > 0.6
