@@ -4,7 +4,10 @@
 are heard feel better (a dissatisfied customer asked for feedback regains some satisfaction).
 ``triggered_contact`` reaches out when a signal fires: estimated satisfaction below a threshold
 or high estimated churn risk: the contact is a service encounter with personal attention, and
-the firm learns. Both are contacts, at most one per ``cadence_days`` for each person.
+the firm learns. An innovator who is asked for feedback brings an idea that lifts the firm's
+quality (seed 003: inspirations drive product change). ``welcome`` contacts new customers in
+their first ``within_days`` (QCi's welcoming). All three are contacts, at most one per
+``cadence_days`` for each person.
 ``information`` is investment in data and IT, billed per person-year of records kept: the firm
 learns about everyone it covers without contacting them (``knowledge_per_year`` interactions'
 worth of learning a year).

@@ -5,7 +5,8 @@ incidents) and quality, with diminishing returns as both approach 1 (the gain pe
 does not depend on how the year's spending is split into steps, to first order).
 ``service_recovery`` funds complaint handling for the customers it covers (a complaint is more
 often put right); ``multichannel`` integrates the channels a customer uses, so experience
-varies less. Both are billed per customer-year of coverage.
+varies less; ``cost_to_serve`` serves the customers it covers through a cheaper, slightly worse
+channel. All three are billed per customer-year of coverage.
 """
 
 from __future__ import annotations
