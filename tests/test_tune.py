@@ -85,3 +85,36 @@ def test_a_tiny_compare_tuned_tunes_on_training_seeds_and_judges_on_held_out_one
                     & (table["kpi"] == "npv_total")].iloc[0]
         assert row["n"] == len(test)
         assert row["diff"] == pytest.approx(np.mean(np.subtract(mine, base)), rel=1e-9)
+
+
+def test_an_interrupted_comparison_resumes_to_the_same_number_of_trials(tmp_path):
+    # The ask/tell loop with a stand-in for the launcher (no simulation): a job's value is
+    # read from its overrides, and the second batch is interrupted.
+    from omegaconf import OmegaConf
+
+    sweeper = OmegaConf.create({
+        "policies": ["transactional", "idic"], "n_trials": 3, "n_jobs": 2, "direction": "maximize",
+        "train_seeds": [0], "test_seeds": [5], "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
+        "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": 0}})
+    s = tune.settings(sweeper, OmegaConf.create({"baseline": None, "objective": "npv_total"}), "t")
+    batches = []
+
+    def launch(jobs, interrupt_at=None):
+        batches.append(jobs)
+        if len(batches) == interrupt_at:
+            raise KeyboardInterrupt
+        share = [float(o.partition("=")[2]) for job in jobs for o in job
+                 if o.startswith("policy.params.target_share=")]
+        return share or [0.0] * len(jobs)
+
+    with pytest.raises(KeyboardInterrupt):
+        tune.run_comparison(s, [], lambda jobs: launch(jobs, interrupt_at=2), tmp_path)
+    assert not (tmp_path / "tuned.json").exists()
+    record = tune.run_comparison(s, [], launch, tmp_path)
+    study = optuna.load_study(study_name="t.idic", storage=s.storage)
+    states = [t.state.name for t in study.trials]
+    # Trials 0-1 ran, trial 2 was interrupted (closed as failed, not counted), trial 3 replaced it.
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"] and tune.finished(study) == 3
+    assert record["policies"]["idic"]["tuned"]["policy.params.target_share"] == max(
+        t.params["policy.params.target_share"] for t in study.trials if t.state.name == "COMPLETE")
+    assert record["policies"]["transactional"]["runs"]["tuned"] == ["test/transactional/hand_set/seed=5"]
