@@ -252,18 +252,17 @@ def _seeds(value: Any, key: str) -> list[int]:
     if isinstance(value, str):
         try:
             o = ov.parser().parse_override(f"x={value}")
-            value = [int(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.value()]
+            value = [int(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else o.value()
         except Exception:
             raise ConfigError(key, value, allowed) from None
-    elif isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
-    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
-    if OmegaConf.is_list(value):
-        items = list(value)
+    elif OmegaConf.is_list(value):
+        value = OmegaConf.to_container(value)
+    items = list(value) if isinstance(value, list | tuple | range) else None
     if not items or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in items) \
             or len(set(items)) < len(items):
-        raise ConfigError(key, value if not OmegaConf.is_config(value) else OmegaConf.to_container(value),
-                          allowed)
+        raise ConfigError(key, value, allowed)
     return [int(s) for s in items]
 
 
