@@ -43,9 +43,27 @@ def config_groups() -> list[str]:
                   if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml")))
 
 
+@functools.cache
+def register_plugins() -> None:
+    """Make crmsim's Optuna sweepers (``hydra_plugins.crmsim_optuna_sweeper``) known to Hydra.
+
+    Hydra finds plugins by listing the ``hydra_plugins`` directories on ``sys.path``; an editable
+    install (``make install``) maps the package through an import hook that cannot be listed, so
+    the sweepers and their configs are registered here, once per process (a launcher hands the
+    registry to its workers).
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.crmsim_optuna_sweeper import config, sweepers  # noqa: F401 (registers)
+
+    for sweeper in (sweepers.OptunaSweeper, sweepers.TunedSweeper):
+        Plugins.instance().register(sweeper)
+
+
 @contextlib.contextmanager
 def _hydra_context() -> Iterator[None]:
     """Hydra's compose API, usable any number of times, even inside a running Hydra app."""
+    register_plugins()
     gh = GlobalHydra.instance()
     saved = None
     if gh.is_initialized():

@@ -3,6 +3,7 @@
     <root>/<study>/<date-time>/                   one run (``crmsim run``)
     <root>/<study>/<date-time>/sweep.json         a sweep's plan (``crmsim run -m``) ...
     <root>/<study>/<date-time>/<job>/             ... and one directory per job
+    <root>/<study>/<date-time>/tuned.json         a tuned comparison's record (crmsim.tune)
     <dir>/report/                                 a report (``crmsim report DIR``)
 
 A run directory holds ``summary.json`` (written last: its status ``ok`` or ``failed``, the
@@ -38,6 +39,9 @@ CUSTOMERS = "customers.parquet"
 EVENTS = "events.parquet"
 # A sweep's plan, in its directory.
 MANIFEST = "sweep.json"
+# A tuned comparison's record (experiment=compare_tuned), in its sweep's directory: its jobs are
+# train/<policy>/trial=<n>/seed=<s>/ and test/<policy>/<hand_set|tuned>/seed=<s>/ (crmsim.tune).
+TUNED = "tuned.json"
 # A report: the default directory name below the runs, and the mark that makes it one.
 REPORT_DIR = "report"
 REPORT_MARK = ".crmsim-report"

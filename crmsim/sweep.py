@@ -37,9 +37,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, checks, layout, metrics, validation
+from . import api, checks, layout, metrics, tune, validation
 from . import config as config_mod
 from . import overrides as ov
+from .compose import register_plugins
 from .errors import ConfigError
 from .layout import MANIFEST, read_summary
 from .overrides import params_of
@@ -53,8 +54,10 @@ PLUGINS = {
     ("launcher", "submitit_local"): ("hydra_plugins.hydra_submitit_launcher", "cluster"),
     ("launcher", "submitit_slurm"): ("hydra_plugins.hydra_submitit_launcher", "cluster"),
     ("launcher", "ray"): ("hydra_plugins.hydra_ray_launcher", "ray"),
-    ("hparams_search", "*"): ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
 }
+# crmsim's own Optuna sweepers (hydra_plugins.crmsim_optuna_sweeper): one study, and the
+# tuned comparison of frameworks (crmsim.tune).
+OPTUNA_SWEEPERS = ("OptunaSweeper", "TunedSweeper")
 
 
 def check_plugins(overrides: Sequence[str]) -> None:
@@ -565,6 +568,18 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
         jobs = None
         hydra_overrides.append("hydra.sweep.subdir=${hydra.job.num}")
         expected = primary.hydra.sweeper.get("n_trials")
+        kind = sweeper.rsplit(".", 1)[-1]
+        if kind == "TunedSweeper":
+            settings = tune.check(primary, task, study)
+            swept = ["policy", *dict.fromkeys(k for sp in settings.spaces.values() for k in sp)]
+            expected = tune.expected_jobs(settings)
+        elif kind == "OptunaSweeper":      # the search space's syntax, before anything runs
+            params = primary.hydra.sweeper.get("params") or {}
+            if not tune.distributions([f"{k}={v}" for k, v in params.items()] + task)[0]:
+                raise ConfigError("hydra.sweeper.params", dict(params), "at least one parameter "
+                                  "to search, e.g. key=interval(0.0, 0.5)",
+                                  "This search space is empty: nothing to tune.")
+            tune.make_sampler(primary.hydra.sweeper.sampler)
     p = Plan(overrides=overrides, hydra_overrides=hydra_overrides, sweep_dir=sweep_dir,
              study=study, sweeper="basic" if sweeper == BASIC_SWEEPER else sweeper.rsplit(".", 1)[-1],
              launcher=launcher, swept=swept, replicates=replicates, jobs=jobs,
@@ -631,8 +646,8 @@ class Progress:
     def _done(self) -> int:
         if self.plan.jobs is not None:
             paths = [self.plan.sweep_dir / j.dir / layout.SUMMARY for j in self.plan.jobs if not j.skip]
-        else:
-            paths = list(self.plan.sweep_dir.glob(f"*/{layout.SUMMARY}"))
+        else:      # an optimiser's jobs, at any depth (a tuned comparison's train/ and test/)
+            paths = list(self.plan.sweep_dir.rglob(layout.SUMMARY))
         n = 0
         for path in paths:
             try:
@@ -667,7 +682,8 @@ def launch(p: Plan, quiet: bool = False) -> int:
     from hydra.core.global_hydra import GlobalHydra
 
     write_manifest(p)
-    if quiet and p.sweeper == "OptunaSweeper":
+    register_plugins()
+    if p.sweeper in OPTUNA_SWEEPERS:   # the progress bar and the report say what the trials did
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -712,8 +728,10 @@ def outcome(p: Plan) -> Outcome:
     if p.jobs is not None:
         dirs = [j.dir for j in p.jobs]
     else:
-        dirs = sorted((d.name for d in p.sweep_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
-                       and (d / layout.SUMMARY).exists()), key=lambda s: (len(s), s))
+        found = (path.parent.relative_to(p.sweep_dir) for path in p.sweep_dir.rglob(layout.SUMMARY))
+        dirs = sorted((str(d) for d in found if not any(part.startswith(".") or part == layout.REPORT_DIR
+                                                     for part in d.parts)),
+                      key=lambda s: (s.count("/"), len(s), s))
     out = Outcome([], [], [])
     for name in dirs:
         doc = read_summary(p.sweep_dir / name)

@@ -46,21 +46,26 @@ def test_bad_baseline_is_an_error():
 
 
 def _comparisons() -> list[str]:
-    """The experiments in configs/experiment/ that compare variants (not sensitivity designs)."""
+    """The experiments in configs/experiment/ that compare variants (not sensitivity designs,
+    nor a tuned comparison, whose own sweeper picks its runs: tests/test_tune.py)."""
     from omegaconf import OmegaConf
 
     from crmsim.api import config_dir, group_options
 
+    def plain(doc) -> bool:
+        defaults = OmegaConf.to_container(doc).get("defaults") or []
+        return not OmegaConf.select(doc, "study.design") and not any(
+            "override /hydra/sweeper" in d for d in defaults if isinstance(d, dict))
+
     return [name for name in group_options("experiment")
-            if not OmegaConf.select(OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml"),
-                                    "study.design")]
+            if plain(OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml"))]
 
 
 def test_experiments_are_discovered():
     from crmsim.api import group_options
 
     assert "compare_policies" in _comparisons()
-    assert set(group_options("experiment")) - set(_comparisons()) == {"sensitivity"}
+    assert set(group_options("experiment")) - set(_comparisons()) == {"sensitivity", "compare_tuned"}
 
 
 @pytest.mark.parametrize("name", _comparisons())

@@ -13,8 +13,7 @@ TINY = ["market.n_people=300", "sim.steps=4"]
 
 
 def test_an_optuna_search_of_3_trials_is_stored_and_resumable(tmp_path, capsys):
-    optuna = pytest.importorskip("optuna", reason="needs the optuna extra")
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the optuna extra")
+    import optuna
 
     def search(trials: int) -> int:
         # launcher=serial: the trials run in this process (the launcher is tested elsewhere).

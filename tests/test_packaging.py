@@ -17,3 +17,13 @@ def test_every_config_group_is_a_listed_package():
     wanted = {".".join(("crmsim", *p.relative_to(ROOT).parts)) for p in groups}
     assert wanted - packages == set()
     assert isinstance(project["project"]["license"], str)
+
+
+def test_the_hydra_plugins_are_listed_packages():
+    # crmsim's Optuna sweepers ship in the wheel as hydra_plugins.<name> (a namespace package:
+    # hydra_plugins itself has no __init__.py, so the plugins of other packages join it).
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = set(project["tool"]["setuptools"]["packages"])
+    plugins = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "hydra_plugins").rglob("*.py")}
+    assert plugins and plugins <= packages
+    assert not (ROOT / "hydra_plugins" / "__init__.py").exists()

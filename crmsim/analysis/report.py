@@ -360,7 +360,8 @@ def build(root: str | os.PathLike, out: str | os.PathLike | None = None,
     c = collect(root)
     if c.runs.empty:
         raise ReportError(f"no runs below {root} (a run is a directory with a {layout.SUMMARY})")
-    if baseline is not None and (c.design or any(s != "basic" for s in c.sweepers)):
+    tuned = _tuned_record(c)
+    if baseline is not None and tuned is None and (c.design or any(s != "basic" for s in c.sweepers)):
         raise ReportError(f"baseline {baseline!r}: these runs are "
                           + ("a sensitivity design" if c.design else "an optimiser's trials")
                           + ", ranked rather than compared with a baseline")
@@ -487,6 +488,58 @@ def _write_comparison(c: Collection, tmp: Path, baseline: str | None, plots: boo
     return cmp
 
 
+def _tuned_record(c: Collection) -> dict | None:
+    """The record of a tuned comparison (``experiment=compare_tuned``) in the report's own
+    directory, None when there is none; a damaged one is a ``ReportError``."""
+    from .. import tune
+
+    try:
+        return tune.read_record(c.root)
+    except ValueError as err:
+        raise ReportError(str(err)) from None
+
+
+def _write_tuned(c: Collection, record: dict, tmp: Path, baseline: str | None, plots: bool,
+                 plot_mod, md: list, lines: list, files: list) -> Comparison:
+    """A tuned comparison: the verdict on the held-out seeds only (hand-set and tuned values
+    as two strata, each compared with the baseline), then what each framework ended with."""
+    from .. import tune
+
+    held = tune.heldout_runs(c.runs, record)
+    sub = Collection(root=c.root, runs=held, params=["policy", "tuning"], kpis=c.kpis,
+                     swept=["policy", "tuning"], replicates=["seed"],
+                     baseline=f"policy={record['baseline']}",
+                     objective=record.get("objective") or c.objective)
+    sampler = record.get("sampler") or {}
+    how = str(sampler.get("_target_", "?")).rsplit(".", 1)[-1] + f" with seed {sampler.get('seed')}"
+    seeds = (f"Tuned with {record['n_trials']} Optuna trials per framework (the same sampler for "
+             f"each: {how}) on the training seeds {record['train_seeds']}; judged on the "
+             f"held-out seeds {record['test_seeds']} only")
+    md += ["", "## Tuned comparison", "", seeds + ". The runs of the training seeds are below "
+           "train/ and are not part of the verdict."]
+    lines += ["", seeds]
+    cmp = _write_comparison(sub, tmp, baseline, plots, plot_mod, md, lines, files)
+    objective = record.get("objective") or c.objective
+    head = ["framework", "parameter", "hand-set", "tuned"]
+    body = []
+    rows = tune.ended_with(record)
+    for name, entry in record["policies"].items():
+        train = entry.get("train") or {}
+        if entry.get("trials"):
+            body.append([name, f"{objective} on the training seeds (mean; {entry['trials']} trials)",
+                         *("n/a" if train.get(k) is None else fmt_value(objective, train[k])
+                           for k in ("hand_set", "tuned"))])
+        elif not entry.get("hand_set"):
+            body.append([name, "(nothing to tune)", "", ""])
+        body += [[name, r["key"], _cell(r["hand_set"]),
+                  "no trial completed" if r["tuned"] is None else _cell(r["tuned"])]
+                 for r in rows if r["policy"] == name]
+    title = "What each framework ended with: its hand-set and its tuned values"
+    md += ["", f"## {title}", "", md_table(head, body)]
+    lines += ["", title, text_table(head, body)]
+    return cmp
+
+
 def _cell(v) -> str:
     if isinstance(v, bool) or v is None:
         return str(v)
@@ -503,8 +556,11 @@ def _write(c: Collection, tmp: Path, baseline: str | None, plots: bool, plot_mod
     md = [f"# crmsim report: {c.root}", "", _counts(c) + "."]
     lines = [f"{c.root}: {_counts(c)}"]
     cmp = None
+    tuned = _tuned_record(c)
     if c.design:
         _write_design(c, tmp, plots, plot_mod, md, lines, files)
+    elif tuned is not None:
+        cmp = _write_tuned(c, tuned, tmp, baseline, plots, plot_mod, md, lines, files)
     elif any(s != "basic" for s in c.sweepers):
         _write_search(c, tmp, plots, plot_mod, md, lines, files)
     else:
