@@ -113,7 +113,8 @@ def distributions(lines: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
 
 def space_problems(policy: str, cfg: DictConfig | None = None) -> list[str]:
     """What is wrong with ``policy``'s search space against its composed config: keys it does
-    not have, and hand-set values outside their range (they could not be the first trial)."""
+    not have, hand-set values outside their range (they could not be the first trial), and
+    shares of levers the framework does not enable (tuning them would change nothing)."""
     cfg = cfg if cfg is not None else load_config([f"policy={policy}"])
     dists, _ = distributions([f"{k}={v}" for k, v in search_space(policy).items()])
     problems = []
@@ -124,6 +125,9 @@ def space_problems(policy: str, cfg: DictConfig | None = None) -> list[str]:
             problems.append(f"{key}: not a key of policy={policy}'s config")
         elif not _contains(dist, value):
             problems.append(f"{key}: its hand-set value {value!r} lies outside {_describe(dist)}")
+        elif key.startswith("policy.tactics.") and key.endswith(".share") and \
+                not OmegaConf.select(cfg, key[:-len("share")] + "enabled", default=False):
+            problems.append(f"{key}: the share of a lever policy={policy} does not enable")
     return problems
 
 
