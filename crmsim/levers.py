@@ -63,7 +63,7 @@ NONE, TREATED, HELD = 0, 1, 2
 COLUMNS = {
     "lever": "the lever's catalogue name (or 'termination')",
     "category": "the ledger category of its spend",
-    "control_group": "whether it keeps a control group (False: media, firm-level, termination)",
+    "control_group": "whether it keeps one (False: media, firm-level, termination, holdout_share=0)",
     "spend": "money spent on it over the run (undiscounted)",
     "treated": "people it reached at least once (its treated arm)",
     "held_out": "people on its target list held out (its control arm)",
