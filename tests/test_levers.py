@@ -103,3 +103,36 @@ def test_control_group_estimate_agrees_with_the_paired_run_difference():
 def test_a_holdout_share_outside_zero_to_one_is_refused():
     with pytest.raises(ConfigError, match="policy.holdout_share"):
         validate(crmsim.load_config(["policy.holdout_share=1.5"]))
+
+
+def test_closed_loops_learn_from_incremental_not_gross_returns():
+    """Customers a lever reaches who buy as much as its control group earn it nothing, however
+    much they buy (Ascarza 2018); what the treated buy beyond the control is its return."""
+    from types import SimpleNamespace
+
+    from crmsim.levers import ControlGroup, Records
+    from crmsim.policies.base import ReturnTracker
+
+    n, margin = 1000, 0.3
+    records = Records(discount_rate=0.0)
+
+    def view(step, revenue):
+        return SimpleNamespace(n=n, step=step, dt=7 / 365, day=7.0 * step, revenue=revenue,
+                               value_est=np.full(n, 1000.0), margin=margin,
+                               status=np.ones(n, dtype=np.int8))
+
+    start = np.zeros(n)
+    records.observe(view(1, start))
+    group = ControlGroup("loyalty", 0.5, np.random.SeedSequence(4), records)
+    treated, held = group.split(np.arange(n), n)
+    group.join(treated, held, view(1, start))
+    tracker = ReturnTracker({"retention": ["loyalty"]}, {"retention": 1.0}, rate=0.5, floor=0.1)
+    for lift, expected in ((0.0, 0.0), (50.0, 50.0 * treated.size * margin / 100.0)):
+        revenue = np.full(n, 100.0)
+        revenue[treated] += lift
+        now = view(14, revenue)
+        records.observe(now)
+        tracker.record("retention", treated, 100.0, incremental=True)
+        tracker.review(now, {"revenue": start, "day": 7.0, "status": now.status,
+                             "penetration": np.zeros(n)}, 13 * 7 / 365, {"loyalty": group})
+        assert tracker.last_returns["retention"] == pytest.approx(expected)
