@@ -41,4 +41,4 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)
     return Result(timeseries=ts, summary=summary, customers=customers,
                   config=OmegaConf.create(OmegaConf.to_container(resolved, resolve=True)),
-                  events=events)
+                  events=events, levers=model.levers_table())

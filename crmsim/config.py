@@ -256,6 +256,8 @@ class PolicyConfig:
     params: dict[str, Any] = field(default_factory=dict)
     tactics: dict[str, Any] = field(default_factory=dict)
     termination: TerminationConfig = field(default_factory=TerminationConfig)
+    # Share of each targeted lever's target list held out as its control group (crmsim/levers.py).
+    holdout_share: float = _prob()
 
 
 # What a sweep's verdict and an optimiser maximise unless a study says otherwise: the run's

@@ -7,8 +7,9 @@
     <dir>/report/                                 a report (``crmsim report DIR``)
 
 A run directory holds ``summary.json`` (written last: its status ``ok`` or ``failed``, the
-KPIs, the parameters), ``config.yaml``, ``timeseries.parquet`` and, when recorded,
-``customers.parquet`` and ``events.parquet``. Every directory is written into a hidden sibling
+KPIs, the parameters), ``config.yaml``, ``timeseries.parquet``, ``levers.parquet`` (one row per
+lever: spend, treated and held-out people, incremental effects; ``crmsim.levers.COLUMNS``) and,
+when recorded, ``customers.parquet`` and ``events.parquet``. Every directory is written into a hidden sibling
 ``.<name>.XXXXXXXX.incomplete`` and renamed into place in one step, so a reader sees a whole
 directory or none; a hidden ``.incomplete`` directory is what a process killed while saving
 leaves behind. A report directory carries ``REPORT_MARK``, so a later report knows it may
@@ -37,6 +38,7 @@ CONFIG = "config.yaml"
 TIMESERIES = "timeseries.parquet"
 CUSTOMERS = "customers.parquet"
 EVENTS = "events.parquet"
+LEVERS = "levers.parquet"
 # A sweep's plan, in its directory.
 MANIFEST = "sweep.json"
 # A tuned comparison's record (experiment=compare_tuned), in its sweep's directory: its jobs are
@@ -252,7 +254,7 @@ def summary_problem(directory: Path) -> str | None:
     return None
 
 
-RUN_FILES = (SUMMARY, CONFIG, TIMESERIES, CUSTOMERS, EVENTS)
+RUN_FILES = (SUMMARY, CONFIG, TIMESERIES, CUSTOMERS, EVENTS, LEVERS)
 
 
 def is_run(path: Path) -> bool:

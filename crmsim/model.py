@@ -45,7 +45,7 @@ logging.getLogger("mesa").setLevel(logging.WARNING)
 # Streams may only be APPENDED to this tuple: each is spawned from the seed by its position, so
 # inserting or reordering one changes every later stream and breaks reproducibility of saved runs.
 STREAMS = ("population", "network", "service", "wom", "churn", "adoption", "spending", "firm",
-           "policy", "purchase", "offers")
+           "policy", "purchase", "offers", "holdout")
 
 EVENT_TYPES = ("acquisition", "purchase", "complaint", "churn", "win_back", "termination")
 DATE_ORIGIN = pd.Timestamp("2026-01-01")   # the event log's date of step 0 (docs/events.md)
@@ -136,6 +136,11 @@ class CRMModel(mesa.Model):
         if self.noncontractual:
             self._init_purchasing()
         self.policy = policy if policy is not None else make_policy(c.policy)
+        # Control groups from their own stream (crmsim/levers.py); each lever's draw is keyed
+        # by its name under it, so no other stream and no other lever's draw moves.
+        self.policy.setup_controls(c.policy.holdout_share,
+                                   self.streams["holdout"].bit_generator.seed_seq,
+                                   c.sim.discount_rate)
         self.per_step = self._per_step_quantities()
         self._settle_initial_customers()
 
@@ -199,11 +204,7 @@ class CRMModel(mesa.Model):
 
     def _policy_acts(self, row: dict) -> tuple[Actions, np.ndarray]:
         """1. The policy acts on what the firm knows (never the true state)."""
-        c, firm = self.cfg, self.firm
-        view = firm.observe(self.population, self.network.degree, self.steps, c.sim.period_days,
-                            self.streams["policy"], c.firm.margin,
-                            self.per_step.service_cost_per_year,
-                            c.market.purchase if self.noncontractual else None)
+        view = self._observe(self.steps, self.streams["policy"])
         actions = self.policy.decide(view, self.per_step.crm_budget, self.steps)
         terminated = self.apply_actions(actions, row)
         # What was invested in capabilities this step counts from the next.
@@ -897,6 +898,19 @@ class CRMModel(mesa.Model):
             self.events.append(frame)
 
     # -- outputs ----------------------------------------------------------------------------
+    def levers_table(self) -> pd.DataFrame:
+        """Each lever's spend, reach and incremental effect (``levers.parquet``), from the
+        firm's records now (``crmsim.levers``). A view's random targeting numbers come from a
+        throwaway generator: the run's streams are left as they are."""
+        return self.policy.levers_table(self._observe(self.steps + 1, np.random.default_rng(0)))
+
+    def _observe(self, step: int, rng: np.random.Generator):
+        """What the firm knows at the start of ``step`` (``FirmView``)."""
+        c = self.cfg
+        return self.firm.observe(self.population, self.network.degree, step, c.sim.period_days,
+                                 rng, c.firm.margin, self.per_step.service_cost_per_year,
+                                 c.market.purchase if self.noncontractual else None)
+
     def timeseries(self) -> pd.DataFrame:
         df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         df["step"] = df["step"].astype(int)

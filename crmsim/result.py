@@ -52,6 +52,7 @@ class Result:
     customers: pd.DataFrame | None
     config: DictConfig
     events: pd.DataFrame | None = None
+    levers: pd.DataFrame | None = None      # one row per lever (crmsim.levers.COLUMNS)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def save(self, directory: str | os.PathLike, replace: bool = False) -> Path:
@@ -69,6 +70,8 @@ class Result:
                 self.customers.to_parquet(tmp / layout.CUSTOMERS, index=False)
             if self.events is not None:
                 self.events.to_parquet(tmp / layout.EVENTS, index=False)
+            if self.levers is not None:
+                self.levers.to_parquet(tmp / layout.LEVERS, index=False)
             (tmp / layout.CONFIG).write_text(OmegaConf.to_yaml(self.config, resolve=True))
             doc = {"status": layout.OK, "crmsim_version": __version__,
                    "config_hash": config_hash(self.config), **self.meta,

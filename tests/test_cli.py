@@ -37,7 +37,7 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     run = runs[0]
     assert f"results: {run}" in proc.stdout
     assert {p.name for p in run.iterdir()} == {
-        "summary.json", "config.yaml", "timeseries.parquet", "customers.parquet"}
+        "summary.json", "config.yaml", "timeseries.parquet", "customers.parquet", "levers.parquet"}
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["kpis"]["n_people"] == 800
     assert len(pd.read_parquet(run / "timeseries.parquet")) == 11

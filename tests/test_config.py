@@ -35,6 +35,7 @@ def test_every_canonical_key_exists():
         "network.path", "wom.tell_positive", "wom.tell_negative", "wom.viral_prob",
         "adoption.innovation", "adoption.imitation", "firm.crm_budget", "firm.quality",
         "firm.margin", "policy.termination.rules", "policy.termination.method",
+        "policy.holdout_share",
     ]:
         OmegaConf.select(cfg, key, throw_on_missing=True)
 

@@ -61,6 +61,7 @@ def digest(result: crmsim.Result) -> str:
     frame_digest(h, result.timeseries)
     frame_digest(h, result.customers)
     frame_digest(h, result.events)
+    frame_digest(h, result.levers)
     # json writes floats with repr, which round-trips every bit.
     h.update(json.dumps(result.summary, sort_keys=True).encode())
     return h.hexdigest()

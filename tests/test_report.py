@@ -170,3 +170,24 @@ def test_the_verdict_says_when_a_strategy_pays_back(tmp_path):
     assert "## When it pays back" in (rep.path / "report.md").read_text()
     v = report.verdict(rep.comparison).set_index("variant")
     assert rep.comparison.objective == "npv_total" and v.loc["idic", "verdict"] == "better"
+
+
+def test_the_verdict_is_decomposed_by_lever_from_the_runs_levers_tables(tmp_path):
+    """Each variant's difference is split into its levers' net gains (the variant's minus the
+    baseline's, paired by seed) and the rest; levers without a control group go to the rest."""
+    from crmsim.levers import COLUMNS
+
+    make_sweep(tmp_path)
+    for p, s in [(p, s) for p in ("transactional", "idic") for s in range(5)]:
+        rows = [{"lever": "ads", "control_group": False, "net": math.nan}]
+        if p == "idic":
+            rows.append({"lever": "customization", "control_group": True, "net": 30.0 + s})
+        frame = pd.DataFrame([{**dict.fromkeys(COLUMNS, 0.0), "category": "", **r} for r in rows])
+        frame.to_parquet(tmp_path / f"policy={p},seed={s}" / "levers.parquet")
+    rep = report.build(tmp_path, plots=False)
+    d = report.verdict(rep.comparison).set_index("variant").loc["idic", "npv_profit_diff"]
+    lines, _ = report.lever_decomposition(rep.collection, rep.comparison)
+    assert lines == [f"idic − transactional: {d:+,.2f} = customization +32.00, "
+                     f"the rest {d - 32:+,.2f} (5 seeds)"]
+    assert lines[0] in rep.terminal
+    assert "## What carries each difference" in (rep.path / "report.md").read_text()

@@ -14,7 +14,7 @@ def test_save_writes_everything_and_refuses_to_overwrite(small, tmp_path):
     res = crmsim.simulate(small("sim.steps=5"))
     target = res.save(tmp_path / "run")
     assert sorted(p.name for p in target.iterdir()) == [
-        "config.yaml", "customers.parquet", "summary.json", "timeseries.parquet"]
+        "config.yaml", "customers.parquet", "levers.parquet", "summary.json", "timeseries.parquet"]
     pd.testing.assert_frame_equal(pd.read_parquet(target / "timeseries.parquet"), res.timeseries)
     saved = json.loads((target / "summary.json").read_text())
     assert saved["kpis"] == pytest.approx(res.summary)

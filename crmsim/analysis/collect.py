@@ -214,3 +214,21 @@ def _tidy_types(frame: pd.DataFrame, params: list[str], kpis: list[str]) -> pd.D
     for col in ("error", "config_hash", "saved_at"):
         frame[col] = frame[col].astype("object")
     return frame
+
+
+def collect_levers(root: Path, runs: pd.Series) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The ``levers.parquet`` of each run in ``runs`` (paths relative to ``root``) as one table
+    with a ``run`` column, and the runs whose file is missing or unreadable (runs saved before
+    levers were recorded have none: they are named, not guessed)."""
+    parts, problems = [], []
+    for run in runs:
+        path = Path(root) / run / layout.LEVERS
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as err:   # pyarrow raises its own types for damaged files
+            why = "missing" if not path.exists() else f"unreadable ({type(err).__name__})"
+            problems.append((str(Path(run) / layout.LEVERS), why))
+            continue
+        frame.insert(0, "run", run)
+        parts.append(frame)
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["run"])), problems

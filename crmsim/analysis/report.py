@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..formatting import diff as fmt_diff
 from ..formatting import value as fmt_value
 from ..layout import REPORT_DIR
-from .collect import Collection, collect
+from .collect import Collection, collect, collect_levers
 from .stats import paired_differences
 
 # The verdict: what a strategist asks first. The decision KPI is the study's objective
@@ -479,6 +479,12 @@ def _write_comparison(c: Collection, tmp: Path, baseline: str | None, plots: boo
                                     f"Paired difference of {cmp.objective} to {cmp.baseline_text} "
                                     "over the two other axes")}
         md += ["", "## Plots", ""] + [f"![{captions[f]}]({f})\n\n*{captions[f]}.*\n" for f in made]
+    decomposition = lever_decomposition(c, cmp)
+    if decomposition is not None:
+        d_lines, d_note = decomposition
+        md += ["", "## What carries each difference", "", *[f"- {x}" for x in d_lines], "", d_note]
+        lines += ["", f"By lever (control-group estimates, {VERDICT_KPIS.get(cmp.objective, cmp.objective)}; "
+                  "see report.md):", *[f"  {x}" for x in d_lines[:MAX_SHOWN]]]
     md += ["", "## All KPIs", "", "report.csv: every KPI of every variant (mean, 95% interval, "
            "paired difference to the baseline with its 95% interval, p-value); runs.parquet: "
            "one row per run with its parameters and KPIs."]
@@ -538,6 +544,56 @@ def _write_tuned(c: Collection, record: dict, tmp: Path, baseline: str | None, p
     md += ["", f"## {title}", "", md_table(head, body)]
     lines += ["", title, text_table(head, body)]
     return cmp
+
+
+DECOMPOSITION_NOTE = (
+    "Each lever's share of a variant's difference to the baseline is its *net* gain from the "
+    "control groups (levers.parquet): the discounted gross margin its treated arm earned beyond "
+    "its control arm, from each person's first targeting to the run's end, less the lever's "
+    "discounted spend; the variant's levers count with +, the baseline's with -, averaged over "
+    "the paired seeds. *The rest* is the difference minus those: levers without a control group "
+    "(media such as ads, firm-level training, termination), what the money spent on the levers "
+    "would have earned elsewhere, word of mouth and imitation that spill over from the treated "
+    "to others (a control group cannot see them), the customer equity left at the end beyond "
+    "the margin already earned (npv_total counts it; the levers' gains do not), costs other "
+    "than the goods (serving the customers a lever keeps), and the estimates' own error. The "
+    "parts are estimates with intervals of their own (levers.parquet), not an exact accounting.")
+
+
+def lever_decomposition(c: Collection, cmp: Comparison) -> tuple[list[str], str] | None:
+    """``variant − baseline: lever +X, ..., the rest +W`` for each variant, from the runs'
+    levers.parquet (``DECOMPOSITION_NOTE`` says what it means); None when no run has one."""
+    levers, problems = collect_levers(c.root, cmp.runs["run"])
+    if "net" not in levers.columns or levers.empty:
+        return None
+    c.problems.extend(problems)
+    kpi = cmp.objective
+    net = levers[levers["control_group"]].pivot_table(index="run", columns="lever", values="net",
+                                                      aggfunc="sum")
+    runs = cmp.runs.set_index("run")[["stratum", "variant", "replicate"]]
+    lines = []
+    for (stratum, variant), g in cmp.table.groupby(["stratum", "variant"], sort=False):
+        if variant == cmp.baseline:
+            continue
+        diff = g.set_index("kpi").loc[kpi, "diff"]
+        mine = runs[(runs["stratum"] == stratum) & (runs["variant"] == variant)]
+        base = runs[(runs["stratum"] == stratum) & (runs["variant"] == cmp.baseline)]
+        pairs = mine.reset_index().merge(base.reset_index(), on="replicate", suffixes=("", "_base"))
+        have = set(levers["run"])     # a run without a controlled lever has no row in ``net``
+        pairs = pairs[pairs["run"].isin(have) & pairs["run_base"].isin(have)]
+        if pairs.empty or math.isnan(diff):
+            continue
+        parts = (net.reindex(pairs["run"]).fillna(0.0).to_numpy()
+                 - net.reindex(pairs["run_base"]).fillna(0.0).to_numpy()).mean(axis=0)
+        shown = sorted(((lev, x) for lev, x in zip(net.columns, parts, strict=True) if x != 0),
+                       key=lambda p: -abs(p[1]))
+        rest = diff - sum(x for _, x in shown)
+        name = f"{stratum}: " if cmp.strata_keys else ""
+        lines.append(f"{name}{variant} − {cmp.baseline}: {fmt_diff(kpi, diff, math.nan, math.nan)} = "
+                     + ", ".join(f"{lev} {fmt_diff(kpi, x, math.nan, math.nan)}" for lev, x in shown)
+                     + (", " if shown else "") + f"the rest {fmt_diff(kpi, rest, math.nan, math.nan)}"
+                     + f" ({len(pairs)} seeds)")
+    return (lines, DECOMPOSITION_NOTE) if lines else None
 
 
 def _cell(v) -> str:

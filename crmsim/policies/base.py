@@ -8,6 +8,11 @@ of no enabled tactic, buys media when the policy enables ``ads`` (whose response
 the leftover earns less and less) and is otherwise left ``unspent`` (``metrics.TIMESERIES``);
 spend + unspent is the same budget for every policy.
 
+Every targeted tactic keeps a control group (``policy.holdout_share``; ``setup_controls``,
+``crmsim.levers``): the policy books each lever's spend and the firm's records in a
+``LeverBook``, from which ``levers_table`` gives each lever's incremental effect and closed
+loops (``ReturnTracker``) learn.
+
 A framework declares its parameters' constraints next to its class (``_parameter_constraints``,
 checked by ``crmsim.constraints``); defining a subclass with a ``name`` registers it, and the
 modules of this package are discovered, so adding a framework is its class and its YAML.
@@ -22,6 +27,7 @@ import numpy as np
 from ..actions import Actions
 from ..constraints import Constraint, Interval
 from ..firm import FirmView
+from ..levers import ControlGroup, LeverBook
 from ..population import ACTIVE, LAPSED, OUTSIDE, PROSPECT
 from ..tactics import Tactic, Termination
 from ..units import DAYS_PER_YEAR
@@ -34,6 +40,7 @@ class Policy:
     name: ClassVar[str]
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {}   # its ``params``
     registry: ClassVar[dict[str, type[Policy]]] = {}
+    book: LeverBook | None = None     # spend per lever and the firm's records (setup_controls)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -68,9 +75,34 @@ class Policy:
         """Hook for closed-loop frameworks: called with each new view before deciding."""
 
     # -- the shared machinery --------------------------------------------------------------
+    def setup_controls(self, share: float, seed: np.random.SeedSequence,
+                       discount_rate: float) -> None:
+        """Give every enabled tactic that reaches people one by one its control group of
+        ``share`` (``policy.holdout_share``), each from its own stream under ``seed``."""
+        self.book = LeverBook(discount_rate)
+        for name in self.shares:
+            tactic = self.tactics[name]
+            tactic.control = (ControlGroup(name, share, seed, self.book.records)
+                              if tactic.control_group else None)
+
+    def controls(self) -> dict[str, ControlGroup]:
+        """The enabled tactics' control groups that hold anyone out (share > 0)."""
+        return {name: self.tactics[name].control for name in self.shares
+                if self.tactics[name].control is not None and self.tactics[name].control.share > 0}
+
+    def levers_table(self, view: FirmView):
+        """``levers.parquet``: one row per enabled lever (and termination when it spent), from
+        the firm's records at ``view`` (the run's end); see ``crmsim.levers``."""
+        if self.book is None:
+            raise RuntimeError("levers_table needs setup_controls first (CRMModel calls it)")
+        order = list(self.shares) + (["termination"] if "termination" in self.book.spend else [])
+        return self.book.table(view, self.controls(), order)
+
     def decide(self, view: FirmView, budget: float, step: int) -> Actions:
         actions = Actions(view.n)
         total = max(budget, 0.0)
+        if self.book is not None:
+            self.book.observe(view)
         self.observe_outcome(view, step)
         self.termination.run(view, actions, budget)
         budget = max(budget - actions.total_spend, 0.0)   # ending relationships is paid first
@@ -91,6 +123,11 @@ class Policy:
             self.reached[FALLBACK] = self.tactics[FALLBACK].run(view, leftover, actions)
             self.spent[FALLBACK] = actions.total_spend - before
         actions.unspent = max(total - actions.total_spend, 0.0)
+        if self.book is not None:
+            for name, money in self.spent.items():
+                self.book.pay(name, self.tactics[name].category, money, view)
+            if _spent(actions, "termination") > 0:
+                self.book.pay("termination", "termination", _spent(actions, "termination"), view)
         return actions
 
     def __repr__(self) -> str:
@@ -133,12 +170,25 @@ def only(score: np.ndarray, group: np.ndarray) -> np.ndarray:
 class ReturnTracker:
     """Closed-loop budgeting: measure each area's return on its spend and shift money to it.
 
-    Areas are groups of tactics. Between reviews the tracker remembers whom each area reached
-    and what it spent; at a review it values what happened to those people, from the firm's
-    own records: prospects reached who became customers (acquisition), customers reached who
-    stayed beyond what their estimated risk predicted (retention), extra basket share
-    (penetration). Return = value / spend; shares move toward the returns at ``rate``, never
-    below ``floor``.
+    Areas are groups of tactics. Between reviews the tracker remembers what each area spent
+    and whom it reached. At a review it values the period from the firm's own records:
+
+    - a tactic with a control group (``crmsim.levers``) by its **incremental** margin: the
+      gross margin on the sales its treated arm booked in the period minus what its control arm
+      booked, per person, times the treated arm's size (Ascarza 2018: target on the response,
+      not on risk; customers who would have stayed or bought anyway earn nothing), shrunk
+      toward zero by its sampling error (``ControlGroup.period_gain``). The arms
+      persist, so a lever's lasting effects (customers kept, spend raised) keep counting in
+      later periods: in a steady state this is its margin per money; it lags for levers whose
+      gains come later.
+    - a tactic without one (media, firm-level levers, or every tactic at ``holdout_share=0``)
+      by the gross measure: prospects reached who became customers (acquisition), customers
+      reached who stayed beyond what their estimated risk predicted (retention), extra basket
+      share (penetration), each at their estimated margin per year, times the period's years
+      when control groups are in use (so both measures are margin in the period); without any
+      control group the run rate itself, as before.
+
+    Return = value / spend; shares move toward the returns at ``rate``, never below ``floor``.
     """
 
     def __init__(self, areas: dict[str, list[str]], shares: dict[str, float], rate: float,
@@ -154,17 +204,29 @@ class ReturnTracker:
         self.spend = dict.fromkeys(self.areas, 0.0)
         self.reached: dict[str, list[np.ndarray]] = {a: [] for a in self.areas}
 
-    def record(self, area: str, idx: np.ndarray, money: float) -> None:
+    def record(self, area: str, idx: np.ndarray, money: float, incremental: bool = False) -> None:
+        """What a tactic of ``area`` spent and reached this step; ``incremental``: it has a
+        control group, and its value is measured by it rather than from ``idx``."""
         self.spend[area] += money
-        self.reached[area].append(idx)
+        if not incremental:
+            self.reached[area].append(idx)
 
-    def review(self, view: FirmView, start: dict[str, np.ndarray], years: float) -> None:
+    def review(self, view: FirmView, start: dict[str, np.ndarray], years: float,
+               controls: dict[str, ControlGroup] | None = None) -> None:
+        """Measure the period since ``start`` (the firm's records then) and move the shares;
+        ``controls``: the control groups of the areas' tactics that have one."""
+        controls = controls or {}
+        per_period = years if controls else 1.0
         returns = {}
-        for area in self.areas:
-            parts = self.reached[area]
-            idx = _union(parts, view.n)
+        for area, tactics in self.areas.items():
+            idx = _union(self.reached[area], view.n)
             money = self.spend[area]
-            returns[area] = measured_value(area, idx, view, start, years) / money if money > 0 else 0.0
+            value = measured_value(area, idx, view, start, years) * per_period if idx.size else 0.0
+            for t in tactics:
+                if t in controls:
+                    value += controls[t].period_gain(start["revenue"], start["day"], view.day,
+                                                     view.margin)
+            returns[area] = value / money if money > 0 else 0.0
         total = sum(max(r, 0.0) for r in returns.values())
         if total > 0:
             mixed = {a: (1 - self.rate) * self.shares[a] + self.rate * max(returns[a], 0.0) / total
@@ -234,10 +296,14 @@ class ClosedLoop(Policy):
         # A review at the step nearest to ``review_days`` after the last one.
         elapsed = view.day - self._start_day
         if self._start is not None and elapsed + view.dt * DAYS_PER_YEAR / 2 >= self.params["review_days"]:
-            self.tracker.review(view, self._start, elapsed / DAYS_PER_YEAR)
+            controls = {t: g for t, g in self.controls().items()
+                        if any(t in ts for ts in self.areas.values())}
+            self.tracker.review(view, self._start, elapsed / DAYS_PER_YEAR, controls)
             self._start = None
         if self._start is None:
-            self._start = {"status": view.status.copy(), "penetration": view.penetration.copy()}
+            self._start = {"status": view.status.copy(), "penetration": view.penetration.copy(),
+                           "revenue": np.array(view.revenue, dtype=np.float64),
+                           "day": view.day}
             self._start_day = view.day
 
     def allocate(self, view: FirmView, budget: float, step: int) -> dict[str, float]:
@@ -254,8 +320,9 @@ class ClosedLoop(Policy):
 
     def decide(self, view: FirmView, budget: float, step: int) -> Actions:
         actions = super().decide(view, budget, step)
+        controlled = self.controls()
         for area, tactics in self.areas.items():
             for t in tactics:
                 if t in self.reached:
-                    self.tracker.record(area, self.reached[t], self.spent[t])
+                    self.tracker.record(area, self.reached[t], self.spent[t], t in controlled)
         return actions

@@ -41,6 +41,7 @@ class Ads(Tactic):
     name = "ads"
     category = "acquisition"
     audience = PROSPECT
+    control_group = False   # spread over all prospects: nobody to hold out (crmsim.levers)
     _parameter_constraints = {"cost_per_exposure": POSITIVE, "half_life_days": Interval(1.0, 3650.0),
                               "max_lift": NONNEGATIVE, "half_saturation": POSITIVE,
                               "shape": Interval(0.1, 10.0)}

@@ -18,6 +18,14 @@ Time has units here as everywhere (DESIGN section 3). A tactic is billed one of 
   ``cost_per_year * view.dt``; its effect holds while they are covered, and anything that
   accumulates is written per year.
 
+**Control groups** (``crmsim.levers``). A tactic that reaches people one by one
+(``control_group = True``, the default) keeps a standing control group: ``run`` draws up the
+target list as if the money reached ``1 / (1 - holdout_share)`` times as many people, leaves out
+those in the lever's control group at no cost and with no effect, and records who joined the
+treated and the control arm. A tactic that overrides ``run`` without people to hold out (media,
+firm-wide investment) sets ``control_group = False``. ``holdout_share = 0`` (no control group)
+runs exactly as without this machinery.
+
 Each tactic declares its parameters' constraints next to the class (``_parameter_constraints``,
 checked by ``crmsim.constraints``); the values come from
 ``configs/policy/tactics/catalogue.yaml`` (one place, with their sources). Defining a subclass
@@ -33,6 +41,7 @@ import numpy as np
 from ..actions import Actions
 from ..constraints import Constraint, Flag, Interval, check_params
 from ..firm import FirmView
+from ..levers import ControlGroup
 from ..population import ACTIVE
 from ..units import DAYS_PER_YEAR
 
@@ -52,6 +61,7 @@ class Tactic:
     # The firm capability its effect sizes rely on (crmsim.firm.CAPABILITIES; None: none).
     capability: ClassVar[str | None] = None
     effects: ClassVar[dict[str, str]] = {}   # person effect -> the parameter that sizes it
+    control_group: ClassVar[bool] = True      # reaches people one by one: it can hold some out
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "cost_per_contact": POSITIVE, "cadence_days": CADENCE}
     registry: ClassVar[dict[str, type[Tactic]]] = {}
@@ -65,6 +75,7 @@ class Tactic:
         for key in self._parameter_constraints:
             setattr(self, key, float(params[key]))
         self._last_contact: np.ndarray | None = None
+        self.control: ControlGroup | None = None   # set by Policy.setup_controls
 
     @classmethod
     def check(cls, prefix: str, params: dict[str, Any]) -> None:
@@ -99,19 +110,41 @@ class Tactic:
     def cost(self, idx: np.ndarray, view: FirmView) -> float:
         return idx.size * self.unit_cost(view)
 
+    def unit_costs(self, idx: np.ndarray, view: FirmView) -> np.ndarray:
+        """What reaching each of ``idx`` costs this step (``cost`` is their sum)."""
+        return np.full(idx.size, self.unit_cost(view))
+
     def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         for effect, param in self.effects.items():
             actions.add(effect, idx, getattr(self, param))
 
     def run(self, view: FirmView, budget: float, actions: Actions,
             priority: np.ndarray | None = None) -> np.ndarray:
-        idx = self.select(view, budget, priority)
+        if self.control is not None and self.control.share > 0:
+            idx = self._select_with_control(view, budget, priority)
+        else:
+            idx = self.select(view, budget, priority)
         actions.pay(self.category, self.cost(idx, view))
         actions.effectiveness = view.effectiveness(self.capability)
         self.apply(actions, idx, view)
         actions.effectiveness = 1.0
         self._remember(idx, view)
         return idx
+
+    def _select_with_control(self, view: FirmView, budget: float,
+                             priority: np.ndarray | None) -> np.ndarray:
+        """Whom to treat: the target list for ``budget / (1 - share)``, less the people in the
+        control group (recorded as held out), cut to what ``budget`` pays for (the last in a
+        random order go first; they join neither arm)."""
+        share = self.control.share
+        listed = self.select(view, budget / (1.0 - share) if share < 1 else np.inf, priority)
+        treat, held = self.control.split(listed, view.n)
+        if self.cost(treat, view) > budget:
+            treat = treat[np.argsort(view.u[treat], kind="stable")]
+            paid = np.cumsum(self.unit_costs(treat, view))
+            treat = treat[:np.searchsorted(paid, budget, side="right")]
+        self.control.join(treat, held, view)
+        return treat
 
     def _remember(self, idx: np.ndarray, view: FirmView) -> None:
         """The firm's record of whom it contacted when (for the cadence)."""

@@ -24,6 +24,7 @@ class Invest(Tactic):
     """Firm-wide investment in one capability (``builds``)."""
 
     category = "capability"
+    control_group = False   # firm-wide: nobody to hold out (crmsim.levers)
     builds: ClassVar[str]
     _parameter_constraints = {}
 

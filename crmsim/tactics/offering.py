@@ -45,6 +45,9 @@ class Customization(Tactic):
     def cost(self, idx: np.ndarray, view: FirmView) -> float:
         return float(self._unit[idx].sum())
 
+    def unit_costs(self, idx: np.ndarray, view: FirmView) -> np.ndarray:
+        return self._unit[idx]
+
     def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         actions.add("customization", idx, self.step * self._accuracy[idx])
 

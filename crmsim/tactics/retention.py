@@ -72,6 +72,9 @@ class Promotion(Coverage):
     def cost(self, idx: np.ndarray, view: FirmView) -> float:
         return float(self._unit[idx].sum())
 
+    def unit_costs(self, idx: np.ndarray, view: FirmView) -> np.ndarray:
+        return self._unit[idx]
+
     def apply(self, actions: Actions, idx: np.ndarray, view: FirmView) -> None:
         actions.add("discount", idx, self.discount)
         actions.add("sales_bump", idx, self.sales_bump)

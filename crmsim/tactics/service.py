@@ -21,6 +21,7 @@ from .base import NONNEGATIVE, POSITIVE, SHARE, Coverage, Tactic
 class Training(Tactic):
     name = "training"
     category = "service_investment"
+    control_group = False   # firm-wide: nobody to hold out (crmsim.levers)
     _parameter_constraints = {"training_per_money": NONNEGATIVE, "quality_per_money": NONNEGATIVE}
 
     def run(self, view: FirmView, budget: float, actions: Actions,
