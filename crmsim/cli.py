@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_sweep(args)
     from omegaconf import OmegaConf
 
-    from . import layout, sweep
+    from . import layout, sweep, uncertainty
     from .api import load_config, simulate
 
     try:
@@ -116,6 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = simulate(cfg, progress=not args.quiet)
     result.meta.update(params=ov.params_of(overrides), seed=cfg.seed,
                        study=OmegaConf.to_container(cfg.study, resolve=True))
+    drawn = uncertainty.drawn(cfg)
+    if drawn:
+        result.meta["drawn"] = drawn
     try:
         target = layout.reserve(root / study, layout.stamp())
         try:

@@ -37,7 +37,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, checks, layout, metrics, validation
+from . import api, checks, layout, metrics, uncertainty, validation
 from . import config as config_mod
 from . import overrides as ov
 from .errors import ConfigError
@@ -113,6 +113,7 @@ def prepare(cfg: DictConfig, validate: bool = True, cwd: Path | None = None) -> 
         if cfg.study.point is None:
             raise ConfigError("study.point", None, "a design point; run the design with crmsim run -m")
         sensitivity.apply_point(cfg)
+    uncertainty.apply_draw(cfg)   # study.uncertainty.draws > 0: this replicate's assumptions
     if validate:
         validation.validate(cfg)
     return cfg
@@ -150,6 +151,8 @@ def run_job(cfg: DictConfig) -> float:
         if prepared.study.design:
             design_keys = list(prepared.study.design.bounds)
             meta["params"].update({k: OmegaConf.select(prepared, k) for k in design_keys})
+        if uncertainty.settings(prepared) is not None:
+            meta["drawn"] = uncertainty.drawn(prepared)
         digest = config_hash(prepared)
         if finished and old.get("config_hash") == digest:
             value = (old.get("kpis") or {}).get(objective)
@@ -509,6 +512,11 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
             n = sensitivity.size(OmegaConf.to_container(primary.study.design))
             task.append(f"study.point=range(0,{n})")
             overrides.append(task[-1])
+    draws = uncertainty.settings(primary)
+    if draws is not None and sweeper == BASIC_SWEEPER and \
+            not any(ov.key_of(o) == "study.uncertainty.draw" for o in task):
+        task.append(f"study.uncertainty.draw=range(0,{draws['draws']})")
+        overrides.append(task[-1])
 
     if sweeper == BASIC_SWEEPER:
         job_lines, swept = _expand_basic(primary, task)

@@ -46,21 +46,25 @@ def test_bad_baseline_is_an_error():
 
 
 def _comparisons() -> list[str]:
-    """The experiments in configs/experiment/ that compare variants (not sensitivity designs)."""
+    """The experiments in configs/experiment/ that compare variants on seeds (not sensitivity
+    designs, nor draws from the prior ranges: only a sweep applies those)."""
     from omegaconf import OmegaConf
 
     from crmsim.api import config_dir, group_options
 
-    return [name for name in group_options("experiment")
-            if not OmegaConf.select(OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml"),
-                                    "study.design")]
+    def plain(name: str) -> bool:
+        cfg = OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml")
+        return not (OmegaConf.select(cfg, "study.design")
+                    or OmegaConf.select(cfg, "study.uncertainty.draws"))
+
+    return [name for name in group_options("experiment") if plain(name)]
 
 
 def test_experiments_are_discovered():
     from crmsim.api import group_options
 
     assert "compare_policies" in _comparisons()
-    assert set(group_options("experiment")) - set(_comparisons()) == {"sensitivity"}
+    assert set(group_options("experiment")) - set(_comparisons()) == {"sensitivity", "compare_robust"}
 
 
 @pytest.mark.parametrize("name", _comparisons())
