@@ -599,8 +599,9 @@ def _assumed_sentence(assumed: Comparison | None, stratum: str, objective: str) 
     word = best["verdict"]
     diff = fmt_diff(objective, best[f"{objective}_diff"], best[f"{objective}_low"],
                     best[f"{objective}_high"])
+    link = "from" if word == "no clear difference" else "than"
     vs = ("" if best["variant"] == assumed.baseline else
-          f" ({word} than {assumed.baseline_text}: Δ {diff})")
+          f" ({word} {link} {assumed.baseline_text}: Δ {diff})")
     return (f"**Under the assumed effects** (every assumed number at its value in the YAML, "
             f"{n} seeds): the highest mean {label} is **{best['variant']}**'s, "
             f"{fmt_value(objective, best[objective])}{vs}. That interval covers the seeds' luck "
@@ -608,12 +609,15 @@ def _assumed_sentence(assumed: Comparison | None, stratum: str, objective: str) 
 
 
 def _measure_sentence(r) -> str:
+    from . import robust
+
     shown = r.measure()
     if shown:
         return "Before trusting this verdict, measure " + ", ".join(shown) + "."
     if r.voi.empty:
         return ("Before trusting this verdict, measure: too few replicates to tell which "
-                "assumption matters (at least 4 with every framework).")
+                f"assumption matters (at least {robust.MIN_REPLICATES} with every framework; "
+                "study.uncertainty.draws).")
     largest = ", ".join(r.voi["parameter"].head(3))
     return (f"Before trusting this verdict, measure: no parameter stands out from the noise of "
             f"{r.replicates} replicates yet (more draws, study.uncertainty.draws, would tell); "

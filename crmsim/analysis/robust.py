@@ -13,7 +13,8 @@ replicate by replicate:
 
 What to measure next is a value-of-information ranking: for each drawn parameter, the expected
 value of partial perfect information (EVPPI), estimated by regressing each framework's objective
-on the parameter (a quadratic in its quantile, the regression method of Strong & Oakley 2014):
+on the parameter (a quadratic in its quantile, a straight line for fewer than 12 replicates;
+the regression method of Strong & Oakley 2014):
 E[max_d g_d(x)] - max_d E[g_d(x)], in the objective's units. It is what learning that one number
 exactly would be worth to the choice. A noise floor (the 95th percentile of the same estimate
 with the parameter's values shuffled, which breaks any link) tells a real signal from what K
@@ -35,7 +36,8 @@ LEVEL = 0.95
 RANK_RANGE = (0.05, 0.95)   # the middle 90% of replicates
 SHUFFLES = 200              # permutations for the noise floor
 FLOOR_QUANTILE = 0.95
-MIN_REPLICATES = 4          # fewest replicates for a value-of-information estimate
+MIN_REPLICATES = 6          # fewest replicates for a value-of-information estimate
+QUADRATIC_FROM = 12         # fewer replicates: a straight line (a quadratic would chase noise)
 SHOWN = 3                   # parameters named in "before trusting this verdict, measure ..."
 
 
@@ -105,13 +107,16 @@ def rank_table(y: pd.DataFrame) -> pd.DataFrame:
 
 
 def _design(u: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.ones_like(u), u - 0.5, (u - 0.5) ** 2])
+    columns = [np.ones_like(u), u - 0.5]
+    if len(u) >= QUADRATIC_FROM:
+        columns.append((u - 0.5) ** 2)
+    return np.column_stack(columns)
 
 
 def evppi(x: np.ndarray, values: np.ndarray) -> float:
     """EVPPI of one parameter ``x`` (one value per replicate) for the choice among the columns
-    of ``values`` (replicates x options), by a quadratic regression in the parameter's
-    quantile. Never below zero."""
+    of ``values`` (replicates x options), by a regression in the parameter's quantile (a
+    quadratic from ``QUADRATIC_FROM`` replicates, a straight line below). Never below zero."""
     u = (stats.rankdata(x) - 0.5) / len(x)
     fitted = _design(u) @ np.linalg.lstsq(_design(u), values, rcond=None)[0]
     return max(0.0, float(fitted.max(axis=1).mean() - values.mean(axis=0).max()))
