@@ -564,8 +564,9 @@ def _write_robust(c: Collection, assumed: Comparison | None, tmp: Path, baseline
             md += [f"What to measure next: the ten parameters whose exact value would be worth "
                    f"most to the choice (EVPPI: expected value of partial perfect information, by "
                    f"regression on each parameter, Strong & Oakley 2014). The noise floor, "
-                   f"{fmt_value(cmp.objective, r.voi['floor'].iloc[0])}, is what {r.replicates} "
-                   f"replicates give a parameter with no effect (95th percentile over shuffles).",
+                   f"{fmt_value(cmp.objective, r.voi['floor'].iloc[0])}, is the largest EVPPI that "
+                   f"{len(r.voi)} parameters with no effect reach in 95% of shuffles of "
+                   f"{r.replicates} replicates: with so many parameters, some look large by chance.",
                    "", md_table(vh, vb), ""]
         lines += [f"{where}under the assumed effects: " + _plain(under.split(":", 1)[1]),
                   f"{where}across the plausible ranges ({r.replicates} replicates, {n_params} "
@@ -575,9 +576,10 @@ def _write_robust(c: Collection, assumed: Comparison | None, tmp: Path, baseline
            "one that is best only under the assumed values is a bet on them. robust.csv and "
            "voi.csv hold these tables; the ranges and their sources are in "
            "configs/uncertainty/default.yaml."]
-    pd.concat(tables, ignore_index=True).to_csv(tmp / "robust.csv", index=False)
-    pd.concat(vois, ignore_index=True).to_csv(tmp / "voi.csv", index=False)
-    files += ["robust.csv", "voi.csv"]
+    ranks, voi = layout.REPORT_ROBUST
+    pd.concat(tables, ignore_index=True).to_csv(tmp / ranks, index=False)
+    pd.concat(vois, ignore_index=True).to_csv(tmp / voi, index=False)
+    files += [ranks, voi]
 
 
 def _plain(text: str) -> str:
@@ -613,7 +615,12 @@ def _measure_sentence(r) -> str:
 
     shown = r.measure()
     if shown:
-        return "Before trusting this verdict, measure " + ", ".join(shown) + "."
+        text = "Before trusting this verdict, measure " + ", ".join(shown)
+        nearest = [p for p in r.voi["parameter"] if p not in shown][:robust.SHOWN - len(shown)]
+        if nearest:
+            text += (f"; next, though not clear of the noise of {r.replicates} replicates: "
+                     + ", ".join(nearest))
+        return text + "."
     if r.voi.empty:
         return ("Before trusting this verdict, measure: too few replicates to tell which "
                 f"assumption matters (at least {robust.MIN_REPLICATES} with every framework; "

@@ -16,9 +16,9 @@ value of partial perfect information (EVPPI), estimated by regressing each frame
 on the parameter (a quadratic in its quantile, a straight line for fewer than 12 replicates;
 the regression method of Strong & Oakley 2014):
 E[max_d g_d(x)] - max_d E[g_d(x)], in the objective's units. It is what learning that one number
-exactly would be worth to the choice. A noise floor (the 95th percentile of the same estimate
-with the parameter's values shuffled, which breaks any link) tells a real signal from what K
-draws produce by chance.
+exactly would be worth to the choice. A family-wise noise floor (the largest EVPPI that as many
+parameters with no effect reach in 95% of shuffles, which break any link) tells a real signal
+from what K draws produce by chance among so many parameters.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class Robust:
 
     def measure(self, n: int = SHOWN) -> list[str]:
         """The parameters to measure first: the highest EVPPI above the noise floor."""
-        above = self.voi[self.voi["above_floor"]]
-        return list(above["parameter"].head(n))
+        above = self.voi.loc[self.voi["above_floor"].astype(bool), "parameter"]
+        return list(above.head(n))
 
 
 def wilson(k: float, n: int, level: float = LEVEL) -> tuple[float, float]:
@@ -122,6 +122,27 @@ def evppi(x: np.ndarray, values: np.ndarray) -> float:
     return max(0.0, float(fitted.max(axis=1).mean() - values.mean(axis=0).max()))
 
 
+def null_floor(values: np.ndarray, d: int, rng: np.random.Generator) -> float:
+    """The family-wise noise floor: the largest EVPPI that ``d`` parameters with no effect on
+    the outcome reach in 95% of shuffles. With many parameters some look large by chance; a
+    floor for one parameter alone would let about 5% of them through.
+
+    A drawn parameter enters ``evppi`` only through its ranks, so a parameter with no effect
+    is the outcome rows in random order against the grid of quantiles: the fit is one
+    projection matrix applied to shuffled rows, for all ``d`` parameters of a shuffle at once.
+    """
+    n = len(values)
+    x = _design((np.arange(n) + 0.5) / n)
+    hat = x @ np.linalg.pinv(x)
+    best = values.mean(axis=0).max()
+    maxima = np.empty(SHUFFLES)
+    for i in range(SHUFFLES):
+        rows = rng.permuted(np.tile(np.arange(n), (d, 1)), axis=1)      # d shuffles of n rows
+        fitted = hat @ values[rows]                                    # d x n x options
+        maxima[i] = (fitted.max(axis=2).mean(axis=1) - best).max()
+    return max(0.0, float(np.quantile(maxima, FLOOR_QUANTILE)))
+
+
 def voi_table(x: pd.DataFrame, y: pd.DataFrame, best: str, runner_up: str | None,
               seed: int = 0) -> pd.DataFrame:
     """Per drawn parameter (columns of ``x``, rows aligned with ``y``): EVPPI, the noise floor,
@@ -131,10 +152,7 @@ def voi_table(x: pd.DataFrame, y: pd.DataFrame, best: str, runner_up: str | None
     if x.shape[1] == 0:
         return pd.DataFrame(columns=["parameter", "evppi", "floor", "above_floor", "rho",
                                      "favoured_when_high"])
-    # The floor: the same estimate for a column with no link to the outcome (shuffled ranks).
-    u = (np.arange(len(y)) + 0.5) / len(y)
-    null = [evppi(rng.permutation(u), values) for _ in range(SHUFFLES)]
-    floor = float(np.quantile(null, FLOOR_QUANTILE)) if null else math.nan
+    floor = null_floor(values, x.shape[1], rng)
     diff = (y[best] - y[runner_up]).to_numpy(dtype=float) if runner_up is not None else None
     rows = []
     for col in x.columns:
