@@ -107,7 +107,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         overrides = ov.resolve_paths(args.overrides)
         sweep.check_plugins(overrides)
-        cfg = sweep.prepare(load_config(overrides))
+        cfg = load_config(overrides)
+        if uncertainty.settings(cfg) is not None:   # what the command line sets is not drawn
+            keep = uncertainty.held(uncertainty.settings(cfg)["priors"], [ov.key_of(o) for o in overrides])
+            cfg.study.uncertainty.fixed = sorted({*cfg.study.uncertainty.fixed, *keep})
+        cfg = sweep.prepare(cfg)
         choices = {g: sweep.choice(overrides, g) for g in ("experiment", "hparams_search")}
         study = sweep.study_name(cfg, choices)
         root = _results_root(args)

@@ -251,13 +251,14 @@ DEFAULT_OBJECTIVE = "npv_total"
 @dataclass
 class UncertaintyConfig:
     """Paired draws from the prior ranges (``crmsim/uncertainty.py``): ``draws`` replicates
-    (0 = none), this run's ``draw``, the ``seed`` of the Latin hypercube, and ``priors``, a file
-    of ``configs/uncertainty/`` or a path."""
+    (0 = none), this run's ``draw``, the ``seed`` of the Latin hypercube, ``priors``, a file
+    of ``configs/uncertainty/`` or a path, and the keys held ``fixed`` (not drawn)."""
 
     draws: int = 0
     draw: int = 0
     seed: int = 0
     priors: str = "default"
+    fixed: list[str] = field(default_factory=list)
 
 
 @dataclass

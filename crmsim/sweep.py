@@ -513,10 +513,16 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
             task.append(f"study.point=range(0,{n})")
             overrides.append(task[-1])
     draws = uncertainty.settings(primary)
-    if draws is not None and sweeper == BASIC_SWEEPER and \
-            not any(ov.key_of(o) == "study.uncertainty.draw" for o in task):
-        task.append(f"study.uncertainty.draw=range(0,{draws['draws']})")
-        overrides.append(task[-1])
+    if draws is not None:
+        # What the sweep sets itself (its axes, the command line) is held, not drawn.
+        swept = [str(k).lstrip("+~") for k in (primary.hydra.sweeper.get("params") or {})]
+        keep = uncertainty.held(draws["priors"], [*swept, *map(ov.key_of, task)])
+        if keep and not any(ov.key_of(o) == "study.uncertainty.fixed" for o in task):
+            task.append("study.uncertainty.fixed=[" + ",".join(sorted(draws["fixed"] | set(keep))) + "]")
+            overrides.append(task[-1])
+        if sweeper == BASIC_SWEEPER and not any(ov.key_of(o) == "study.uncertainty.draw" for o in task):
+            task.append(f"study.uncertainty.draw=range(0,{draws['draws']})")
+            overrides.append(task[-1])
 
     if sweeper == BASIC_SWEEPER:
         job_lines, swept = _expand_basic(primary, task)

@@ -260,7 +260,10 @@ def settings(cfg: DictConfig) -> dict[str, Any] | None:
         raise ConfigError(f"{KEY}.draw", draw, f"a whole number from 0 to {draws - 1} (the "
                           f"replicates of {KEY}.draws={draws}); crmsim run -m sweeps them")
     seed = _whole(node.get("seed", 0), f"{KEY}.seed", 0)
-    return {"draws": draws, "draw": draw, "seed": seed,
+    fixed = node.get("fixed") or []
+    if not all(isinstance(k, str) for k in fixed):
+        raise ConfigError(f"{KEY}.fixed", list(fixed), "a list of config keys held at their value")
+    return {"draws": draws, "draw": draw, "seed": seed, "fixed": set(fixed),
             "priors": load_priors(node.get("priors", DEFAULT_PRIORS))}
 
 
@@ -276,7 +279,8 @@ _ABSENT = object()
 def apply_draw(cfg: DictConfig) -> dict[str, float]:
     """Set the parameters of replicate ``study.uncertainty.draw`` in ``cfg``; return what was set.
 
-    A parameter whose value is a whole number (a count, a number of days) is rounded. A range
+    A parameter whose value is a whole number (a count, a number of days) is rounded; one in
+    ``study.uncertainty.fixed`` keeps its value (the draw is the same for the others). A range
     whose key this config lacks is skipped (a parameter of another policy); a range naming a
     key outside ``policy`` that the config lacks is an error.
     """
@@ -285,6 +289,8 @@ def apply_draw(cfg: DictConfig) -> dict[str, float]:
         return {}
     applied = {}
     for key, value in draw_values(s["priors"], s["draws"], s["seed"], s["draw"]).items():
+        if key in s["fixed"]:
+            continue
         current = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
         if current is _ABSENT:
             if key.startswith("policy."):
@@ -295,6 +301,11 @@ def apply_draw(cfg: DictConfig) -> dict[str, float]:
         OmegaConf.update(cfg, key, v, merge=False)
         applied[key] = v
     return applied
+
+
+def held(priors: Priors, keys: list[str]) -> list[str]:
+    """The ranged keys among ``keys`` (what a sweep sets itself, so it is not drawn)."""
+    return [k for k in dict.fromkeys(keys) if k in priors.ranges]
 
 
 def drawn(cfg: DictConfig) -> dict[str, float]:

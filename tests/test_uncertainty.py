@@ -187,3 +187,19 @@ def test_a_small_robust_comparison_runs_end_to_end_from_the_cli(tmp_path, capsys
     summary = json.loads((sweep / "policy=qci,study.uncertainty.draw=1" / "summary.json").read_text())
     assert summary["drawn"] == runs.loc[runs["job"] == "policy=qci,study.uncertainty.draw=1",
                                         drawn].iloc[0].rename(lambda c: c[6:]).to_dict()
+
+
+def test_what_a_sweep_sets_itself_is_held_not_drawn(tiny, tmp_path):
+    held, cfg = _drawn(tiny, draw=1, fixed=["market.churn.alpha"])
+    free, _ = _drawn(tiny, draw=1)
+    assert held["market.churn.alpha"] == OmegaConf.select(tiny["qci"], "market.churn.alpha")
+    assert free["market.churn.alpha"] != held["market.churn.alpha"]
+    assert {k: v for k, v in held.items() if k != "market.churn.alpha"} == \
+        {k: v for k, v in free.items() if k != "market.churn.alpha"}
+    # A sweep over a ranged key (as strategy_map sweeps market.spend.top20_share) holds it.
+    from crmsim import sweep
+
+    p = sweep.plan([*TINY, "study.uncertainty.draws=2", "market.spend.top20_share=0.5,0.9"],
+                   tmp_path)
+    assert "study.uncertainty.fixed=[market.spend.top20_share]" in p.overrides
+    assert len(p.jobs) == 4
