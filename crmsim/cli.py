@@ -101,13 +101,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_sweep(args)
     from omegaconf import OmegaConf
 
-    from . import layout, sweep
+    from . import layout, sweep, uncertainty
     from .api import load_config, simulate
 
     try:
         overrides = ov.resolve_paths(args.overrides)
         sweep.check_plugins(overrides)
-        cfg = sweep.prepare(load_config(overrides))
+        cfg = load_config(overrides)
+        if uncertainty.settings(cfg) is not None:   # what the command line sets is not drawn
+            keep = uncertainty.held(uncertainty.settings(cfg)["priors"], [ov.key_of(o) for o in overrides])
+            cfg.study.uncertainty.fixed = sorted({*cfg.study.uncertainty.fixed, *keep})
+        cfg = sweep.prepare(cfg)
         choices = {g: sweep.choice(overrides, g) for g in ("experiment", "hparams_search")}
         study = sweep.study_name(cfg, choices)
         root = _results_root(args)
@@ -116,6 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = simulate(cfg, progress=not args.quiet)
     result.meta.update(params=ov.params_of(overrides), seed=cfg.seed,
                        study=OmegaConf.to_container(cfg.study, resolve=True))
+    drawn = uncertainty.drawn(cfg)
+    if drawn:
+        result.meta["drawn"] = drawn
     try:
         target = layout.reserve(root / study, layout.stamp())
         try:

@@ -38,9 +38,14 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in path.glob("*.yaml")) if path.is_dir() else []
 
 
+# Directories of configs/ that crmsim reads itself rather than Hydra composing them as a group.
+NOT_GROUPS = ("uncertainty",)   # prior ranges: study.uncertainty.priors, crmsim/uncertainty.py
+
+
 def config_groups() -> list[str]:
     return sorted(p.name for p in config_dir().iterdir()
-                  if p.is_dir() and not p.name.startswith("_") and any(p.glob("*.yaml")))
+                  if p.is_dir() and not p.name.startswith("_") and p.name not in NOT_GROUPS
+                  and any(p.glob("*.yaml")))
 
 
 @functools.cache

@@ -266,6 +266,19 @@ DEFAULT_OBJECTIVE = "npv_total"
 
 
 @dataclass
+class UncertaintyConfig:
+    """Paired draws from the prior ranges (``crmsim/uncertainty.py``): ``draws`` replicates
+    (0 = none), this run's ``draw``, the ``seed`` of the Latin hypercube, ``priors``, a file
+    of ``configs/uncertainty/`` or a path, and the keys held ``fixed`` (not drawn)."""
+
+    draws: int = 0
+    draw: int = 0
+    seed: int = 0
+    priors: str = "default"
+    fixed: list[str] = field(default_factory=list)
+
+
+@dataclass
 class StudyConfig:
     """What a sweep is for: where its runs land and how the report reads them.
 
@@ -276,10 +289,11 @@ class StudyConfig:
 
     name: str | None = None
     baseline: str | None = None
-    replicates: list[str] = field(default_factory=lambda: ["seed"])
+    replicates: list[str] = field(default_factory=lambda: ["seed", "study.uncertainty.draw"])
     objective: str = DEFAULT_OBJECTIVE
     design: dict[str, Any] = field(default_factory=dict)
     point: int | None = None
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
 
 
 @dataclass

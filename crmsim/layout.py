@@ -48,6 +48,7 @@ TUNED = "tuned.json"
 REPORT_DIR = "report"
 REPORT_MARK = ".crmsim-report"
 REPORT_FILES = ("runs.parquet", "report.csv", "report.md")
+REPORT_ROBUST = ("robust.csv", "voi.csv")   # written when runs draw from the prior ranges
 
 # What a run can be: written by the run (ok, failed), or found by a reader (the rest).
 OK = "ok"
@@ -280,7 +281,8 @@ def is_report(path: Path) -> bool:
         return False
     names = {p.name for p in path.iterdir()}
     ours = all((path / n).is_file() and not (path / n).is_symlink()
-               and (n in REPORT_FILES or n == REPORT_MARK or n.endswith(".png")) for n in names)
+               and (n in REPORT_FILES or n in REPORT_ROBUST or n == REPORT_MARK
+                    or n.endswith(".png")) for n in names)
     if not ours or not set(REPORT_FILES) <= names:
         return False
     if REPORT_MARK in names:

@@ -199,6 +199,20 @@ SUMMARY_KPIS: dict[str, KPI] = {
         'mean satisfaction of active customers at the end'),
     'nps_final': KPI('NPS at the end', 'score',
         'net promoter score at the end'),
+    # Measures the experiments' write-ups compare (experiments/writeups.py).
+    'churn_year1': KPI('churn in year 1', 'share',
+        'annual churn rate in the first year (or the whole run if shorter): 1 - exp(-churned / '
+        'customer-years at risk), as retention_rate_annual'),
+    'trapped_total': KPI('trapped', 'count',
+        'customers who wanted to leave but were held by switching costs or exit fees, over the run'),
+    'reputation_final': KPI('reputation at the end', 'scale',
+        "the firm's reputation at the end (-1..1)"),
+    'profit_per_customer': KPI('profit per customer', 'money',
+        'profit_total per ever-customer'),
+    'npv_per_customer': KPI('NPV profit per customer', 'money',
+        'npv_profit per ever-customer'),
+    'spend_per_customer_year': KPI('spend per customer-year', 'money',
+        'sales per customer-year (customers at the end of each step x the step in years)'),
     **{f"npv_total_{h}y": KPI(f"NPV total at {h} year{'s' if h > 1 else ''}", "money",
                              f"npv_total as if the run ended after {h} year{'s' if h > 1 else ''} "
                              "(only in runs that reach it)") for h in HORIZONS},
@@ -322,5 +336,29 @@ def summarize(ts: pd.DataFrame, pop: Population, period_days: float) -> dict[str
         "complaints_total": int(steps["complaints"].sum()),
         "satisfaction_mean_final": float(last["satisfaction_mean"]),
         "nps_final": float(last["nps"]),
+        **_writeup_measures(steps, pop, period_days),
     }
     return out
+
+
+def _annual_churn(churned: float, at_risk: float, dt: float) -> float:
+    """Annual churn from customers who left and customer-steps at risk (a leaver was at risk for
+    half of its step), as ``retention_rate_annual``; 0 without exposure."""
+    exposure = (at_risk - churned / 2.0) * dt
+    return float(-math.expm1(-churned / exposure)) if exposure > 0 else 0.0
+
+
+def _writeup_measures(steps: pd.DataFrame, pop: Population, period_days: float) -> dict[str, float]:
+    dt = step_years(period_days)
+    first = steps[steps["step"] * dt <= 1.0 + dt / 2]
+    customers = max(int(np.count_nonzero(pop.ever_customer)), 1)
+    customer_years = float(steps["n_active"].sum()) * dt
+    return {
+        "churn_year1": _annual_churn(float(first["churned"].sum()), float(first["at_risk"].sum()), dt),
+        "trapped_total": int(steps["trapped"].sum()),
+        "reputation_final": float(steps["reputation"].iloc[-1]) if len(steps) else 0.0,
+        "profit_per_customer": float(steps["profit"].sum()) / customers,
+        "npv_per_customer": float(steps["profit_discounted"].sum()) / customers,
+        "spend_per_customer_year": (float(steps["sales"].sum()) / customer_years
+                                    if customer_years > 0 else 0.0),
+    }

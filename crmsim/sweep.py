@@ -37,7 +37,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, checks, layout, metrics, tune, validation
+from . import api, checks, layout, metrics, tune, uncertainty, validation
 from . import config as config_mod
 from . import overrides as ov
 from .compose import register_plugins
@@ -116,6 +116,7 @@ def prepare(cfg: DictConfig, validate: bool = True, cwd: Path | None = None) -> 
         if cfg.study.point is None:
             raise ConfigError("study.point", None, "a design point; run the design with crmsim run -m")
         sensitivity.apply_point(cfg)
+    uncertainty.apply_draw(cfg)   # study.uncertainty.draws > 0: this replicate's assumptions
     if validate:
         validation.validate(cfg)
     return cfg
@@ -153,6 +154,8 @@ def run_job(cfg: DictConfig) -> float:
         if prepared.study.design:
             design_keys = list(prepared.study.design.bounds)
             meta["params"].update({k: OmegaConf.select(prepared, k) for k in design_keys})
+        if uncertainty.settings(prepared) is not None:
+            meta["drawn"] = uncertainty.drawn(prepared)
         digest = config_hash(prepared)
         if finished and old.get("config_hash") == digest:
             value = (old.get("kpis") or {}).get(objective)
@@ -511,6 +514,17 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
         if not any(o.lstrip("+~").startswith("study.point=") for o in task):
             n = sensitivity.size(OmegaConf.to_container(primary.study.design))
             task.append(f"study.point=range(0,{n})")
+            overrides.append(task[-1])
+    draws = uncertainty.settings(primary)
+    if draws is not None:
+        # What the sweep sets itself (its axes, the command line) is held, not drawn.
+        swept = [str(k).lstrip("+~") for k in (primary.hydra.sweeper.get("params") or {})]
+        keep = uncertainty.held(draws["priors"], [*swept, *map(ov.key_of, task)])
+        if keep and not any(ov.key_of(o) == "study.uncertainty.fixed" for o in task):
+            task.append("study.uncertainty.fixed=[" + ",".join(sorted(draws["fixed"] | set(keep))) + "]")
+            overrides.append(task[-1])
+        if sweeper == BASIC_SWEEPER and not any(ov.key_of(o) == "study.uncertainty.draw" for o in task):
+            task.append(f"study.uncertainty.draw=range(0,{draws['draws']})")
             overrides.append(task[-1])
 
     if sweeper == BASIC_SWEEPER:

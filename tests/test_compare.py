@@ -46,26 +46,29 @@ def test_bad_baseline_is_an_error():
 
 
 def _comparisons() -> list[str]:
-    """The experiments in configs/experiment/ that compare variants (not sensitivity designs,
-    nor a tuned comparison, whose own sweeper picks its runs: tests/test_tune.py)."""
+    """The experiments in configs/experiment/ that compare variants on seeds (not sensitivity
+    designs, nor draws from the prior ranges: only a sweep applies those, nor a tuned
+    comparison, whose own sweeper picks its runs: tests/test_tune.py)."""
     from omegaconf import OmegaConf
 
     from crmsim.api import config_dir, group_options
 
-    def plain(doc) -> bool:
+    def plain(name: str) -> bool:
+        doc = OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml")
         defaults = OmegaConf.to_container(doc).get("defaults") or []
-        return not OmegaConf.select(doc, "study.design") and not any(
-            "override /hydra/sweeper" in d for d in defaults if isinstance(d, dict))
+        return not (OmegaConf.select(doc, "study.design")
+                    or OmegaConf.select(doc, "study.uncertainty.draws")
+                    or any("override /hydra/sweeper" in d for d in defaults if isinstance(d, dict)))
 
-    return [name for name in group_options("experiment")
-            if plain(OmegaConf.load(config_dir() / "experiment" / f"{name}.yaml"))]
+    return [name for name in group_options("experiment") if plain(name)]
 
 
 def test_experiments_are_discovered():
     from crmsim.api import group_options
 
     assert "compare_policies" in _comparisons()
-    assert set(group_options("experiment")) - set(_comparisons()) == {"sensitivity", "compare_tuned"}
+    assert set(group_options("experiment")) - set(_comparisons()) == {
+        "sensitivity", "compare_robust", "compare_tuned"}
 
 
 @pytest.mark.parametrize("name", _comparisons())

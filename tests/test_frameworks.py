@@ -143,7 +143,8 @@ def test_idic_customizes_only_where_the_expected_gain_pays_for_it():
 
 
 def test_the_value_chain_serves_non_sscs_at_lower_cost_and_asks_inspirations_first():
-    model, actions = decided(["policy=value_chain", *SMALL])
+    # Without control groups, so that everyone the logic selects is reached.
+    model, actions = decided(["policy=value_chain", *SMALL, "policy.holdout_share=0"])
     c = model.cfg
     view = model.firm.observe(model.population, model.network.degree, 1, c.sim.period_days,
                               np.random.default_rng(0), c.firm.margin, 30.0)

@@ -27,6 +27,7 @@ from ..overrides import params_of
 
 # Columns of the tidy table that are not parameters or KPIs.
 BASE_COLUMNS = ("run", "sweep", "job", "status", "error", "seed", "config_hash", "saved_at")
+DRAWN = "drawn:"   # column prefix of a parameter drawn from its prior range (crmsim.uncertainty)
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Collection:
     sweepers: list[str] = field(default_factory=list)
     # Files that could not be read, as (path relative to root, why): never silently dropped.
     problems: list[tuple[str, str]] = field(default_factory=list)
+    # Parameters drawn from the prior ranges (study.uncertainty.draws), as columns DRAWN + key.
+    drawn: list[str] = field(default_factory=list)
 
 
 def _seed_from_config(run: Path) -> Any:
@@ -119,6 +122,7 @@ def collect(root: str | os.PathLike) -> Collection:
     records: list[dict[str, Any]] = []
     params: dict[str, None] = {}
     kpis: dict[str, None] = {}
+    drawn: dict[str, None] = {}
     studies: list[dict[str, Any]] = []
     seen: set[Path] = set()
     for run in sorted(run_dirs):
@@ -131,8 +135,10 @@ def collect(root: str | os.PathLike) -> Collection:
         seen.add(run)
         p = doc.get("params") if isinstance(doc.get("params"), dict) else {}
         k = doc.get("kpis") if isinstance(doc.get("kpis"), dict) else {}
+        d = doc.get("drawn") if isinstance(doc.get("drawn"), dict) else {}
         params.update(dict.fromkeys(p))
         kpis.update(dict.fromkeys(key for key, v in k.items() if isinstance(v, int | float)))
+        drawn.update(dict.fromkeys(d))
         if doc.get("study"):
             studies.append(doc["study"])
         seed = doc.get("seed", None)
@@ -141,7 +147,7 @@ def collect(root: str | os.PathLike) -> Collection:
             "error": _first_line(doc.get("error")),
             "seed": seed if seed is not None or why else _seed_from_config(run),
             "config_hash": doc.get("config_hash"), "saved_at": doc.get("saved_at"),
-            "_params": p, "_kpis": k,
+            "_params": p, "_kpis": k, "_drawn": d,
         })
     for d in incomplete:
         records.append({"run": d, "status": layout.INCOMPLETE,
@@ -173,10 +179,12 @@ def collect(root: str | os.PathLike) -> Collection:
                "seed": r.get("seed"), "config_hash": r.get("config_hash"), "saved_at": r.get("saved_at")}
         row.update({names[key]: value for key, value in r["_params"].items()})
         row.update({key: r["_kpis"].get(key) for key in kpis})
+        row.update({DRAWN + key: r.get("_drawn", {}).get(key) for key in drawn})
         rows.append(row)
     param_columns = [n for n in names.values() if n != "seed"]
-    frame = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *param_columns, *kpis])
-    frame = _tidy_types(frame, param_columns, list(kpis))
+    drawn_columns = [DRAWN + key for key in drawn]
+    frame = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *param_columns, *kpis, *drawn_columns])
+    frame = _tidy_types(frame, param_columns, [*kpis, *drawn_columns])
 
     swept: dict[str, None] = {}
     replicates: dict[str, None] = {}
@@ -194,7 +202,7 @@ def collect(root: str | os.PathLike) -> Collection:
         swept=[names.get(s, s) for s in swept], replicates=list(replicates) or ["seed"],
         baseline=max(set(baselines), key=baselines.count) if baselines else None,
         objective=study.get("objective") or DEFAULT_OBJECTIVE, design=study.get("design") or {},
-        sweepers=list(sweepers), problems=problems,
+        sweepers=list(sweepers), problems=problems, drawn=drawn_columns,
     )
 
 

@@ -596,6 +596,150 @@ def lever_decomposition(c: Collection, cmp: Comparison) -> tuple[list[str], str]
     return (lines, DECOMPOSITION_NOTE) if lines else None
 
 
+# ---------------------------------------------------------------------------------------------
+# How sure about the model: runs with parameters drawn from their prior ranges
+# (study.uncertainty.draws; crmsim/uncertainty.py, crmsim/analysis/robust.py).
+
+def _split_drawn(c: Collection) -> tuple[Collection | None, Collection | None]:
+    """(runs under the assumed values, runs with drawn values); None for a part with no
+    finished run. Runs that did not finish stay with the first part (they are listed there)."""
+    from dataclasses import replace
+
+    if not c.drawn:
+        return c, None
+    has = c.runs[c.drawn].notna().any(axis=1)
+    if not (has & (c.runs["status"] == layout.OK)).any():
+        return c, None
+    assumed = c.runs[~has]
+    drawn = replace(c, runs=c.runs[has])
+    if not (assumed["status"] == layout.OK).any():
+        return None, drawn
+    return replace(c, runs=assumed), drawn
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:.0f}%"
+
+
+def _write_robust(c: Collection, assumed: Comparison | None, tmp: Path, baseline: str | None,
+                  md: list, lines: list, files: list) -> None:
+    """P(rank 1), expected regret, rank spread and what to measure next, per stratum."""
+    from . import robust
+
+    cmp = compare(c, baseline)
+    n_params = len(c.drawn)
+    label = VERDICT_KPIS.get(cmp.objective, cmp.objective)
+    name = cmp.compare_keys[0] if len(cmp.compare_keys) == 1 else "variant"
+    tables, vois = [], []
+    md += ["", "## How sure: across the plausible ranges", ""]
+    lines += [""]
+    for stratum, sub in cmp.runs.groupby("stratum", sort=False):
+        try:
+            r = robust.analyze(sub, cmp.objective, c.drawn)
+        except robust.DrawMismatch as err:
+            raise ReportError(str(err)) from None
+        where = f"{stratum}: " if stratum else ""
+        t = r.table.copy()
+        t.insert(0, "stratum", stratum)
+        tables.append(t)
+        v = r.voi.copy()
+        v.insert(0, "stratum", stratum)
+        vois.append(v)
+        head = ([name, "P(rank 1) [95% CI]", f"expected regret ({label})",
+                 "regret, 90th percentile", "rank: median [90% range]", f"mean {label}"])
+        body = [[str(row.variant), f"{_pct(row.p_rank1)} [{_pct(row.p_rank1_low)}, {_pct(row.p_rank1_high)}]",
+                 fmt_value(cmp.objective, row.regret_mean), fmt_value(cmp.objective, row.regret_p90),
+                 f"{row.rank_median:g} [{row.rank_low:g}, {row.rank_high:g}]",
+                 fmt_value(cmp.objective, row.mean)] for row in r.table.itertuples()]
+        top = r.table.iloc[0]
+        under = _assumed_sentence(assumed, stratum, cmp.objective)
+        across = (f"**Across the plausible ranges** ({r.replicates} replicates, each with its own "
+                  f"seed and its own draw of all {n_params} assumed numbers from their ranges): "
+                  f"**{top['variant']}** ranks first in {_pct(top['p_rank1'])} of them "
+                  f"[{_pct(top['p_rank1_low'])}, {_pct(top['p_rank1_high'])}]; the highest mean "
+                  f"{label} is {r.best}'s, whose expected regret (what it loses on average against "
+                  f"the best framework of each replicate) is {fmt_value(cmp.objective, r.evpi)}.")
+        if r.dropped:
+            across += f" {r.dropped} replicates without a run of every framework were left out."
+        measure = _measure_sentence(r)
+        md += ([f"### {stratum}", ""] if stratum else []) + [
+            under, "", across, "", md_table(head, body), "", f"**{measure}**", ""]
+        if len(r.voi):
+            vh = ["parameter", f"EVPPI ({label})", "above noise floor",
+                  f"Spearman ρ with {r.best} − {r.runner_up}", "favours, when high"]
+            vb = [[row.parameter, fmt_value(cmp.objective, row.evppi), "yes" if row.above_floor else "no",
+                   "n/a" if math.isnan(row.rho) else f"{row.rho:+.2f}", row.favoured_when_high or "—"]
+                  for row in r.voi.head(10).itertuples()]
+            md += [f"What to measure next: the ten parameters whose exact value would be worth "
+                   f"most to the choice (EVPPI: expected value of partial perfect information, by "
+                   f"regression on each parameter, Strong & Oakley 2014). The noise floor, "
+                   f"{fmt_value(cmp.objective, r.voi['floor'].iloc[0])}, is the largest EVPPI that "
+                   f"{len(r.voi)} parameters with no effect reach in 95% of shuffles of "
+                   f"{r.replicates} replicates: with so many parameters, some look large by chance.",
+                   "", md_table(vh, vb), ""]
+        lines += [f"{where}under the assumed effects: " + _plain(under.split(":", 1)[1]),
+                  f"{where}across the plausible ranges ({r.replicates} replicates, {n_params} "
+                  "assumed numbers drawn):", text_table(head, body[:MAX_SHOWN]), f"{where}{measure}"]
+    md += ["The replicates differ in luck (the seed) as well as in the assumptions; a framework "
+           "that is best in most replicates is a choice that holds across the plausible ranges, "
+           "one that is best only under the assumed values is a bet on them. robust.csv and "
+           "voi.csv hold these tables; the ranges and their sources are in "
+           "configs/uncertainty/default.yaml."]
+    ranks, voi = layout.REPORT_ROBUST
+    pd.concat(tables, ignore_index=True).to_csv(tmp / ranks, index=False)
+    pd.concat(vois, ignore_index=True).to_csv(tmp / voi, index=False)
+    files += [ranks, voi]
+
+
+def _plain(text: str) -> str:
+    return text.replace("**", "").strip()
+
+
+def _assumed_sentence(assumed: Comparison | None, stratum: str, objective: str) -> str:
+    label = VERDICT_KPIS.get(objective, objective)
+    if assumed is None:
+        return ("**Under the assumed effects**: these runs hold no run with the assumed values; "
+                "sweep them too (e.g. crmsim run -m experiment=compare_policies) and report both "
+                "sweeps' parent directory together to see both verdicts side by side.")
+    rows = verdict(assumed)
+    rows = rows[rows["stratum"] == stratum]
+    if rows.empty:
+        return "**Under the assumed effects**: no run of this stratum with the assumed values."
+    best = rows.sort_values(objective, ascending=False).iloc[0]
+    n = int(best["n"])
+    word = best["verdict"]
+    diff = fmt_diff(objective, best[f"{objective}_diff"], best[f"{objective}_low"],
+                    best[f"{objective}_high"])
+    link = "from" if word == "no clear difference" else "than"
+    vs = ("" if best["variant"] == assumed.baseline else
+          f" ({word} {link} {assumed.baseline_text}: Δ {diff})")
+    return (f"**Under the assumed effects** (every assumed number at its value in the YAML, "
+            f"{n} seeds): the highest mean {label} is **{best['variant']}**'s, "
+            f"{fmt_value(objective, best[objective])}{vs}. That interval covers the seeds' luck "
+            "only, not the assumptions.")
+
+
+def _measure_sentence(r) -> str:
+    from . import robust
+
+    shown = r.measure()
+    if shown:
+        text = "Before trusting this verdict, measure " + ", ".join(shown)
+        nearest = [p for p in r.voi["parameter"] if p not in shown][:robust.SHOWN - len(shown)]
+        if nearest:
+            text += (f"; next, though not clear of the noise of {r.replicates} replicates: "
+                     + ", ".join(nearest))
+        return text + "."
+    if r.voi.empty:
+        return ("Before trusting this verdict, measure: too few replicates to tell which "
+                f"assumption matters (at least {robust.MIN_REPLICATES} with every framework; "
+                "study.uncertainty.draws).")
+    largest = ", ".join(r.voi["parameter"].head(3))
+    return (f"Before trusting this verdict, measure: no parameter stands out from the noise of "
+            f"{r.replicates} replicates yet (more draws, study.uncertainty.draws, would tell); "
+            f"the largest values of information are those of {largest}.")
+
+
 def _cell(v) -> str:
     if isinstance(v, bool) or v is None:
         return str(v)
@@ -620,7 +764,17 @@ def _write(c: Collection, tmp: Path, baseline: str | None, plots: bool, plot_mod
     elif any(s != "basic" for s in c.sweepers):
         _write_search(c, tmp, plots, plot_mod, md, lines, files)
     else:
-        cmp = _write_comparison(c, tmp, baseline, plots, plot_mod, md, lines, files)
+        assumed, drawn = _split_drawn(c)
+        if drawn is not None:
+            md += ["", "Some runs draw every assumed number from its prior range "
+                   "(study.uncertainty.draws). " + (
+                       "The verdict below uses the runs with the assumed values; the others are "
+                       "in *How sure: across the plausible ranges*." if assumed is not None else
+                       "The verdict below averages over those draws; *How sure: across the "
+                       "plausible ranges* ranks the frameworks draw by draw.")]
+        cmp = _write_comparison(assumed or drawn, tmp, baseline, plots, plot_mod, md, lines, files)
+        if drawn is not None:
+            _write_robust(drawn, assumed and cmp, tmp, baseline, md, lines, files)
     bad = _not_finished(c)
     if len(bad):
         cells = [[str(x) for x in r] for r in bad.itertuples(index=False)]
