@@ -198,3 +198,16 @@ def test_a_bad_market_file_is_refused(tmp_path, capsys):
     assert main(["run", "--market", str(bad), "--out", str(tmp_path / "runs")]) == 2
     assert "--market" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_small_stage_b_refits_base_churn_by_simulation(tmp_path):
+    # Two candidates of a few hundred people on one seed: that stage B runs end to end, keeps
+    # its candidates in the searched range and reports its method (its accuracy is not tested
+    # here; docs/calibrate.md gives the full-size results).
+    cal = calibrate(EXAMPLES / "cohorts.csv", stage_b=True, trials=2, seeds=1, n_start=150)
+    a = cal.stage_a.estimates()
+    for key in ("market.churn.alpha", "market.churn.beta"):
+        e = cal.estimates[key]
+        assert "simulated method of moments" in e.method
+        assert a[key].value / 4 <= e.low <= e.value <= e.high <= a[key].value * 4
+    assert len(cal.stage_b.history) == 2 and np.isfinite(cal.stage_b.distance)

@@ -59,7 +59,7 @@ def check_args(period: str, setting: str | None, overrides: list[str]) -> None:
 
 def calibrate(path: str | Path, *, period: str = "month", setting: str | None = None,
               overrides: list[str] | tuple = (), stage_b: bool = False, trials: int = 30,
-              seeds: int = 2, bands: int = 0, n_start: int = 2000, seed: int = 0) -> Calibration:
+              seeds: int = 2, bands: int = 0, n_start: int = 1000, seed: int = 0) -> Calibration:
     """Calibrate to the file at ``path`` (see ``crmsim.calibrate.data``); nothing is written.
 
     ``setting`` defaults to contractual for a cohort table and non-contractual for a log.
@@ -86,11 +86,12 @@ def calibrate(path: str | Path, *, period: str = "month", setting: str | None = 
     if stage_b:
         _stage_b(cal, target, trials, seeds, n_start, seed)
     if bands and target is not None:
-        from .simulate import n_people_for, simulate_moments
+        from .simulate import base_config, simulate_moments
 
         t1 = time.perf_counter()
         ov = _with(overrides, cal.values())
-        sim = simulate_moments(target, {}, ov, n_people_for(ov, n_start), list(range(100, 100 + bands)))
+        base = base_config(target, ov, n_start)
+        sim = simulate_moments(target, {}, base, list(range(100, 100 + bands)))
         cal.bands = {"target": target, "sim": sim}
         cal.seconds["bands"] = time.perf_counter() - t1
     return cal
@@ -106,9 +107,7 @@ def _target(cal: Calibration):
 
     a = cal.stage_a
     if a.cohorts:
-        curve = stage_a.survival_curve(a.cohorts)
-        first = max(a.cohorts.values(), key=len)
-        return sim.cohort_target(curve, int(first[0]), a.period_days)
+        return sim.cohort_target(a.cohorts, a.period_days)
     if a.setting == "noncontractual":
         return sim.data_log_target(cal.data.log, cal.data.end, a.period_days)
     return None

@@ -102,7 +102,7 @@ def _fit_section(cal, out: Path) -> list[str]:
             al, be = (a.fits["sbg"].estimates[x].value for x in ("market.churn.alpha", "market.churn.beta"))
             ax.plot(k, est.sbg_survival(al, be, k * a.period_days / 365), label="sBG fit (stage A)")
         if cal.bands:
-            sim = cal.bands["sim"]
+            sim = np.cumprod(cal.bands["sim"], axis=1)     # retention per period -> survival
             ax.fill_between(k[1:], sim.min(axis=0), sim.max(axis=0), alpha=0.3, color="C1",
                             label=f"simulated, calibrated market ({sim.shape[0]} seeds, min-max)")
         ax.set_xlabel(f"{a.period}s since acquisition")
@@ -130,8 +130,9 @@ def _fit_section(cal, out: Path) -> list[str]:
         t, sim = cal.bands["target"], cal.bands["sim"]
         lo, hi = sim.min(axis=0) - 2 * t.se, sim.max(axis=0) + 2 * t.se
         inside = np.mean((t.observed >= lo) & (t.observed <= hi))
-        lines.append(f"Observed moments within the simulated band (widened by 2 standard errors "
-                     f"of the data): {inside:.0%}.")
+        what = "period-to-period retentions" if t.setting == "contractual" else "moments"
+        lines.append(f"Observed {what} within the simulated band (min-max over seeds, widened by "
+                     f"2 standard errors of the data): {inside:.0%}.")
     else:
         lines.append("No simulated band (run with --bands N to simulate the calibrated market).")
     return [*lines, "", f"![fit]({FIT_PLOT})"]

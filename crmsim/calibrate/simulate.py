@@ -3,8 +3,9 @@
 A candidate is run at a small size on fixed seeds (the same seeds for every candidate: common
 random numbers, so two candidates differ by their parameters, not their luck). The moments:
 
-- contractual: the survival of the customers present at the start (the share still active
-  after 1, 2, ... periods), the simulated counterpart of the data's pooled cohort survival;
+- contractual: the retention of the customers present at the start in each period (the share
+  of those active at the start of period k - 1 still active at the start of period k), the
+  simulated counterpart of the data's pooled cohort retention;
 - non-contractual: for the customers present at the start, the distribution of their repeat
   purchases and of their recency (time from first to last purchase, as a share of the span),
   as a retailer would see them.
@@ -40,6 +41,8 @@ class Target:
     observed: np.ndarray
     se: np.ndarray
     n_start: int                     # customers the observed moments are computed on
+    # Share of a simulated start cohort each moment is computed on (its sampling variance).
+    at_risk: np.ndarray | None = None
 
 
 @dataclass
@@ -57,11 +60,18 @@ class Fitted:
     method: str = ""
 
 
-def cohort_target(curve: np.ndarray, n_start: int, period_days: float) -> Target:
-    """The pooled survival after periods 1..K; binomial standard errors on the first cohort."""
-    s = curve[1:]
-    se = np.sqrt(np.maximum(s * (1 - s), 1e-4) / max(n_start, 1))
-    return Target("contractual", period_days, s.size, s, se, n_start)
+def cohort_target(cohorts: dict, period_days: float) -> Target:
+    """The pooled retention of periods 1..K (the share of those active at the start of period
+    k - 1 still active at the start of period k, over the cohorts observed that long): nearly
+    independent moments, each with its binomial standard error."""
+    longest = max(len(c) for c in cohorts.values()) - 1
+    at = np.array([sum(c[k - 1] for c in cohorts.values() if len(c) > k) for k in range(1, longest + 1)])
+    kept = np.array([sum(c[k] for c in cohorts.values() if len(c) > k) for k in range(1, longest + 1)])
+    r = kept / np.maximum(at, 1)
+    se = np.sqrt(np.maximum(r * (1 - r), 1e-4) / np.maximum(at, 1))
+    first = max(cohorts.values(), key=len)
+    return Target("contractual", period_days, longest, r, se, int(first[0]),
+                  at_risk=np.concatenate([[1.0], np.cumprod(r)[:-1]]))
 
 
 def log_moments(freq: np.ndarray, recency_share: np.ndarray) -> np.ndarray:
@@ -78,13 +88,19 @@ def log_target(freq: np.ndarray, recency_share: np.ndarray, period_days: float,
     return Target("noncontractual", period_days, periods, m, se, int(freq.size))
 
 
-def config_for(target: Target, values: dict, overrides: list[str], n_people: int, seed: int):
-    steps_days = float(load_config(overrides).sim.period_days)
-    steps = int(math.ceil(target.periods * target.period_days / steps_days))
-    sets = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={float(v):.10g}" for k, v in values.items()]
-    return load_config([*overrides, *sets, f"market.purchase.kind={target.setting}",
-                        f"market.n_people={n_people}", f"sim.steps={steps}",
-                        "sim.record_events=true", f"seed={seed}"])
+def base_config(target: Target, overrides: list[str], n_start: int):
+    """The config every candidate starts from, composed once. Steps are one period of the data
+    long unless the overrides set ``sim.period_days`` (the step is only a resolution: DESIGN §3,
+    tests/test_time_units.py). The market has about ``n_start`` customers at the start
+    (at least 500 people, at most 20,000, for speed)."""
+    given = [o.partition("=")[2] for o in overrides if o.partition("=")[0] == "sim.period_days"]
+    days = float(given[-1]) if given else target.period_days
+    steps = int(math.ceil(target.periods * target.period_days / days - 1e-9))
+    cfg = load_config([*overrides, f"sim.period_days={days!r}", f"market.purchase.kind={target.setting}",
+                       f"sim.steps={steps}", "sim.record_events=true"])
+    share = float(cfg.market.initial_customer_share)
+    cfg.market.n_people = int(min(max(n_start / max(share, 1e-3), 500), 20000))
+    return cfg
 
 
 def moments_of(result, target: Target) -> np.ndarray:
@@ -97,7 +113,8 @@ def moments_of(result, target: Target) -> np.ndarray:
         # churn in step s: gone before (s - 1) x step; survived t days if (s - 1) x step >= t
         t = np.arange(1, target.periods + 1) * target.period_days
         alive = np.where(np.isnan(left), np.inf, (left - 1) * dt_days)
-        return (alive[None, :] >= t[:, None] - 1e-9).mean(axis=1)
+        survival = np.concatenate([[1.0], (alive[None, :] >= t[:, None] - 1e-9).mean(axis=1)])
+        return survival[1:] / np.maximum(survival[:-1], 1e-12)
     buys = ev[(ev["event"] == "purchase") & ev["customer_id"].isin(start)]
     span = result.config.sim.steps * dt_days / YEAR_DAYS
     freq, rec = _record(buys, start, span)
@@ -128,25 +145,29 @@ def data_log_target(log: pd.DataFrame, end: pd.Timestamp, period_days: float) ->
     return log_target(freq, rec, period_days, max(periods, 1))
 
 
-def n_people_for(overrides: list[str], n_start: int) -> int:
-    """A market size with about ``n_start`` customers at the start (bounded for speed)."""
-    share = float(load_config(overrides).market.initial_customer_share)
-    return int(min(max(n_start / max(share, 1e-3), 500), 20000))
+def simulate_moments(target: Target, values: dict, base, seeds: list[int]) -> np.ndarray:
+    """The moments of the candidate ``values`` (config keys) on each seed: the same seeds for
+    every candidate (common random numbers). ``crmsim.simulate`` checks every value."""
+    from omegaconf import OmegaConf
 
-
-def simulate_moments(target: Target, values: dict, overrides: list[str], n_people: int,
-                     seeds: list[int]) -> np.ndarray:
     from ..api import simulate
 
-    return np.array([moments_of(simulate(config_for(target, values, overrides, n_people, s)), target)
-                     for s in seeds])
+    out = []
+    for s in seeds:
+        cfg = base.copy()
+        for k, v in values.items():
+            OmegaConf.update(cfg, k, float(v))
+        cfg.seed = s
+        out.append(moments_of(simulate(cfg), target))
+    return np.array(out)
 
 
 def distance(sim: np.ndarray, target: Target, n_sim: int) -> float:
     """Sum of squared differences between the mean simulated and the observed moments, each
     over its variance (the data's plus the simulation's); about chi-square at the truth."""
     m = sim.mean(axis=0)
-    var = target.se**2 + np.maximum(target.observed * (1 - target.observed), 1e-4) / max(n_sim, 1)
+    n = max(n_sim, 1) * (target.at_risk if target.at_risk is not None else 1.0)
+    var = target.se**2 + np.maximum(target.observed * (1 - target.observed), 1e-4) / np.maximum(n, 1)
     return float(((m - target.observed) ** 2 / var).sum())
 
 
@@ -161,7 +182,7 @@ STAGE_B_KEYS = {
 
 
 def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: list[int],
-        n_start: int = 2000, seed: int = 0, spread: float = 4.0) -> Fitted:
+        n_start: int = 1000, seed: int = 0, spread: float = 4.0) -> Fitted:
     """Simulated method of moments over ``STAGE_B_KEYS[target.setting]`` with Optuna's TPE
     sampler (seeded), searching each key on a log scale within ``spread``x of its stage A
     value; every candidate runs on the same ``seeds``."""
@@ -170,14 +191,15 @@ def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: l
     import optuna
 
     keys = STAGE_B_KEYS[target.setting]
-    n_people = n_people_for(overrides, n_start)
-    n_sim = n_start * len(seeds)
+    base = base_config(target, overrides, n_start)
+    n_people = int(base.market.n_people)
+    n_sim = round(n_people * float(base.market.initial_customer_share)) * len(seeds)
     history: list[tuple[dict, float]] = []
 
     def objective(trial: optuna.Trial) -> float:
         values = {k: trial.suggest_float(k, start[k] / spread, start[k] * spread, log=True)
                   for k in keys}
-        d = distance(simulate_moments(target, values, overrides, n_people, seeds), target, n_sim)
+        d = distance(simulate_moments(target, values, base, seeds), target, n_sim)
         history.append((values, d))
         return d
 
