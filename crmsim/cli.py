@@ -215,7 +215,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     try:
         if out is None:
-            out = layout.reserve(root / "calibrate", layout.stamp())
+            out = layout.reserve(root / layout.CALIBRATE_DIR, layout.stamp())
         calibrate.write(cal, out)
     except ConfigError as err:
         return _fail(err)
@@ -227,7 +227,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for note in cal.stage_a.notes:
         print(_paragraph(f"crmsim: note: {note}"))
     print(f"crmsim: calibrated in {time.perf_counter() - t0:.1f} s; results: {out}")
-    print(f"crmsim: use it with: crmsim run --market {out / 'market.yaml'}")
+    print(f"crmsim: use it with: crmsim run --market {out / layout.CALIBRATED_MARKET}")
     return 0
 
 

@@ -4,6 +4,8 @@
     <root>/<study>/<date-time>/sweep.json         a sweep's plan (``crmsim run -m``) ...
     <root>/<study>/<date-time>/<job>/             ... and one directory per job
     <dir>/report/                                 a report (``crmsim report DIR``)
+    <root>/calibrate/<date-time>/ or --out DIR    a calibration (``crmsim calibrate``):
+                                                  market.yaml, calibration.json, report.md
 
 A run directory holds ``summary.json`` (written last: its status ``ok`` or ``failed``, the
 KPIs, the parameters), ``config.yaml``, ``timeseries.parquet`` and, when recorded,
@@ -38,6 +40,11 @@ CUSTOMERS = "customers.parquet"
 EVENTS = "events.parquet"
 # A sweep's plan, in its directory.
 MANIFEST = "sweep.json"
+# A calibration's directory (crmsim calibrate) and its files.
+CALIBRATE_DIR = "calibrate"
+CALIBRATED_MARKET = "market.yaml"
+CALIBRATION = "calibration.json"
+CALIBRATION_REPORT = "report.md"
 # A report: the default directory name below the runs, and the mark that makes it one.
 REPORT_DIR = "report"
 REPORT_MARK = ".crmsim-report"

@@ -79,6 +79,10 @@ def test_bgnbd_and_gamma_gamma_recovered_from_a_retail_log(tmp_path):
         assert e.se / e.value < 0.6, (k, e)
         assert within(e, v), (k, v, e)
     assert "Bass" in " ".join(cal.stage_a.notes)     # everyone was a customer at the start
+    # Holdout: BG/NBD on the first year predicts the second year's purchases; the total's
+    # sampling sd for independent customers is at most sqrt(sum y_i^2); 4 of them.
+    h = cal.stage_a.holdout
+    assert abs(h["predicted"] - h["actual"]) < 4 * h["actual_sd"], h
 
 
 def test_spend_mean_and_top20_share_from_a_subscription_log(tmp_path):

@@ -22,7 +22,7 @@ from ..compose import load_config
 from ..errors import ConfigError
 from . import data as data_mod
 from . import estimators as est
-from . import stage_a
+from . import report, stage_a
 
 SETTINGS = ("contractual", "noncontractual")
 @dataclass
@@ -183,13 +183,11 @@ def overrides_of(path: str | Path) -> list[str]:
 
 
 def write(cal: Calibration, out: str | Path) -> Path:
-    from . import report
-
     out = check_out(out)
 
     def fill(tmp: Path) -> None:
-        (tmp / "market.yaml").write_text(market_yaml(cal))
-        layout.dump_json(tmp / "calibration.json", {k: e.as_dict() for k, e in cal.estimates.items()})
+        (tmp / layout.CALIBRATED_MARKET).write_text(market_yaml(cal))
+        layout.dump_json(tmp / layout.CALIBRATION, {k: e.as_dict() for k, e in cal.estimates.items()})
         report.write(cal, tmp)
 
     return layout.write_dir(out, fill)

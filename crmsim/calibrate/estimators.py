@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, stats
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, hyp2f1
 
 Z95 = float(stats.norm.ppf(0.975))
 BGNBD = ("r", "alpha", "a", "b")
@@ -66,6 +66,18 @@ def bgnbd_nll(params, x, t_x, T):
         ln_a4 = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x)
     ll = ln_a1 + ln_a2 + np.where(x > 0, np.logaddexp(ln_a3, ln_a4), ln_a3)
     return -ll.sum()
+
+
+def bgnbd_expected(t, r, alpha, a, b, x, t_x, T):
+    """Expected repeat purchases in the next t years of a customer with record (x, t_x, T)
+    (Fader, Hardie & Lee 2005, eq. 10); needs a != 1."""
+    ln_ratio = (r + x) * np.log((alpha + T) / (alpha + T + t))
+    f = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    num = (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_ratio) * f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = 1 + np.where(x > 0, a / np.maximum(b + x - 1, 1e-300)
+                           * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+    return num / den
 
 
 def gamma_gamma_nll(params, x, m):

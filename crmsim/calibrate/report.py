@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
 from . import estimators as est
 from . import stage_a
 
@@ -81,7 +82,7 @@ def write(cal, out: Path) -> None:
           f"- crmsim {__version__}, {dt.datetime.now().isoformat(timespec='seconds')}",
           "- overrides of the simulations: " + (" ".join(f"`{o}`" for o in cal.overrides) or "none"),
           "- run time: " + ", ".join(f"{k} {v:.1f} s" for k, v in cal.seconds.items())]
-    (out / "report.md").write_text("\n".join(L) + "\n")
+    (out / layout.CALIBRATION_REPORT).write_text("\n".join(L) + "\n")
 
 
 def _n_moments(cal) -> int:
@@ -143,7 +144,10 @@ def _holdout_section(a, out: Path) -> list[str]:
 
     h = a.holdout
     if not h:
-        return ["Not done: a holdout needs cohorts observed for at least 4 periods."]
+        return ["Not done: a holdout needs cohorts observed for at least 4 periods, or a retail "
+                "log with at least 50 customers in its first half."]
+    if h["kind"] == "bgnbd":
+        return _bgnbd_holdout(h, out)
     rows = h["rows"]
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot([r[0] for r in rows], [r[1] for r in rows], "o", ms=3, color="k", label="observed")
@@ -158,6 +162,28 @@ def _holdout_section(a, out: Path) -> list[str]:
             f"{h['beta']:.3g}) predicts the pooled survival of periods {rows[0][0]}-{rows[-1][0]} "
             f"with mean absolute error {h['mean_abs_error']:.4f} (largest {h['max_abs_error']:.4f}).",
             "", f"![holdout]({HOLDOUT_PLOT})"]
+
+
+def _bgnbd_holdout(h: dict, out: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    rows = h["rows"]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    g = [r[0] for r in rows]
+    ax.plot(g, [r[2] for r in rows], "o", color="k", label="observed")
+    ax.plot(g, [r[1] for r in rows], label="BG/NBD fitted on the first half")
+    ax.set_xlabel("repeat purchases in the first half (7 = 7 or more)")
+    ax.set_ylabel("mean purchases in the second half")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / HOLDOUT_PLOT, dpi=100)
+    plt.close(fig)
+    table = ["| first-half repeat purchases | customers | predicted | observed |", "|---|---|---|---|"]
+    table += [f"| {r[0]}{'+' if r[0] == 7 else ''} | {r[3]:,} | {r[1]:.2f} | {r[2]:.2f} |" for r in rows]
+    return [f"BG/NBD fitted on the log up to {h['cut']:%Y-%m-%d} predicts {h['predicted']:,.0f} "
+            f"purchases by those customers in the remaining {h['years']:.2f} years; they made "
+            f"{h['actual']:,} (error {h['error']:+.1%}).", "", *table, "",
+            f"![holdout]({HOLDOUT_PLOT})"]
 
 
 def _bass_section(a, out: Path) -> list[str]:

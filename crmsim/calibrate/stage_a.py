@@ -109,7 +109,7 @@ def sbg_holdout(cohorts: dict, years: float) -> dict | None:
         pred = float(est.sbg_survival(alpha, beta, k * years))
         rows.append((k, obs, pred))
     err = np.array([p - o for _, o, p in rows])
-    return {"fit_periods": cut, "rows": rows, "mean_abs_error": float(np.mean(np.abs(err))),
+    return {"kind": "sbg", "fit_periods": cut, "rows": rows, "mean_abs_error": float(np.mean(np.abs(err))),
             "max_abs_error": float(np.max(np.abs(err))), "alpha": alpha, "beta": beta}
 
 
@@ -131,13 +131,45 @@ def survival_curve(cohorts: dict) -> np.ndarray:
     return np.array([pooled_survival(cohorts, k) for k in range(longest + 1)])
 
 
-def _rfm(data: Data) -> pd.DataFrame:
-    ev = data.log.assign(step=0, event="purchase")
-    return rfm(ev, time_unit="s", time_scaler=YEAR_S, observation_end=data.end)
+def _rfm(log: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    ev = log.assign(step=0, event="purchase")
+    return rfm(ev, time_unit="s", time_scaler=YEAR_S, observation_end=end)
+
+
+def bgnbd_holdout(log: pd.DataFrame, end: pd.Timestamp) -> dict | None:
+    """BG/NBD fitted on the first half of the log, predicting each customer's repeat purchases
+    in the second half (Fader, Hardie & Lee 2005, eq. 10), by their first-half count."""
+    start = log["date"].min()
+    cut = start + (end - start) / 2
+    early = log[log["date"] <= cut]
+    if early["customer_id"].nunique() < 50:
+        return None
+    d = _rfm(early, cut)
+    x, t_x, T = (d[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    try:
+        f = est.fit_bgnbd(x, t_x, T)
+    except est.NotIdentified:
+        return None
+    r, alpha, a, b = (f.estimates[f"market.purchase.{k}"].value for k in est.BGNBD)
+    if abs(a - 1) < 1e-3:
+        return None
+    t = (end - cut) / pd.Timedelta(days=YEAR_DAYS)
+    pred = est.bgnbd_expected(t, r, alpha, a, b, x, t_x, T)
+    late = log[(log["date"] > cut) & log["customer_id"].isin(d["customer_id"])]
+    actual = late.groupby("customer_id").size().reindex(d["customer_id"], fill_value=0).to_numpy()
+    group = np.minimum(x.astype(int), 7)
+    rows = [(int(g), float(pred[group == g].mean()), float(actual[group == g].mean()),
+             int((group == g).sum())) for g in np.unique(group)]
+    return {"kind": "bgnbd", "cut": cut, "years": t, "rows": rows,
+            "predicted": float(pred.sum()), "actual": int(actual.sum()),
+            # sd of the observed total if customers are independent: sqrt(sum E[Y^2]) estimated
+            "actual_sd": float(np.sqrt((actual.astype(float) ** 2).sum())),
+            "error": float(pred.sum() / max(actual.sum(), 1) - 1)}
 
 
 def _purchase(a: StageA, data: Data) -> None:
-    d = _rfm(data)
+    d = _rfm(data.log, data.end)
+    a.holdout = bgnbd_holdout(data.log, data.end)
     x, t_x, T = (d[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     _try(a, "bgnbd", "BG/NBD", lambda: est.fit_bgnbd(x, t_x, T))
     rep = d[d["frequency"] > 0]
