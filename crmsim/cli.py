@@ -246,7 +246,7 @@ def add_calibrate_command(sub) -> None:
                      help="Hydra overrides describing the rest of the firm for the simulations "
                           "(policy=..., market.n_people=...)")
     cal.add_argument("--period", default="month", help="the length of a period of the data: "
-                     "year, month, week or day (default month)")
+                     "year, month (365/12 days), week, day, or a number of days (default month)")
     cal.add_argument("--setting", help="contractual or noncontractual (default: contractual for "
                      "a cohort table, noncontractual for a log)")
     cal.add_argument("--out", metavar="DIR", help="a new or empty directory (default "

@@ -16,6 +16,15 @@ HOLDOUT_PLOT = "holdout.png"
 BASS_PLOT = "bass.png"
 
 
+def _save(fig, ax, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _fmt(v: float) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:.4g}"
 
@@ -123,10 +132,7 @@ def _fit_section(cal, out: Path) -> list[str]:
     else:
         plt.close(fig)
         return ["Not plotted: no moments to compare for these data."]
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / FIT_PLOT, dpi=100)
-    plt.close(fig)
+    _save(fig, ax, out / FIT_PLOT)
     if cal.bands:
         t, sim = cal.bands["target"], cal.bands["sim"]
         lo, hi = sim.min(axis=0) - 2 * t.se, sim.max(axis=0) + 2 * t.se
@@ -154,10 +160,7 @@ def _holdout_section(a, out: Path) -> list[str]:
     ax.plot([r[0] for r in rows], [r[2] for r in rows], label=f"predicted from periods 1-{h['fit_periods']}")
     ax.set_xlabel(f"{a.period}s since acquisition")
     ax.set_ylabel("share still active")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / HOLDOUT_PLOT, dpi=100)
-    plt.close(fig)
+    _save(fig, ax, out / HOLDOUT_PLOT)
     return [f"sBG fitted on periods 1-{h['fit_periods']} only (alpha {h['alpha']:.3g}, beta "
             f"{h['beta']:.3g}) predicts the pooled survival of periods {rows[0][0]}-{rows[-1][0]} "
             f"with mean absolute error {h['mean_abs_error']:.4f} (largest {h['max_abs_error']:.4f}).",
@@ -174,10 +177,7 @@ def _bgnbd_holdout(h: dict, out: Path) -> list[str]:
     ax.plot(g, [r[1] for r in rows], label="BG/NBD fitted on the first half")
     ax.set_xlabel("repeat purchases in the first half (7 = 7 or more)")
     ax.set_ylabel("mean purchases in the second half")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / HOLDOUT_PLOT, dpi=100)
-    plt.close(fig)
+    _save(fig, ax, out / HOLDOUT_PLOT)
     table = ["| first-half repeat purchases | customers | predicted | observed |", "|---|---|---|---|"]
     table += [f"| {r[0]}{'+' if r[0] == 7 else ''} | {r[3]:,} | {r[1]:.2f} | {r[2]:.2f} |" for r in rows]
     return [f"BG/NBD fitted on the log up to {h['cut']:%Y-%m-%d} predicts {h['predicted']:,.0f} "
@@ -198,8 +198,5 @@ def _bass_section(a, out: Path) -> list[str]:
             t, e["adoption.innovation"].value, e["adoption.imitation"].value), label="Bass fit")
     ax.set_xlabel("years since the log's start")
     ax.set_ylabel("customers (cumulative)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / BASS_PLOT, dpi=100)
-    plt.close(fig)
+    _save(fig, ax, out / BASS_PLOT)
     return ["", "## Acquisition", "", f"![bass]({BASS_PLOT})"]
