@@ -4,8 +4,8 @@ Each repeat simulates a limit case with a new seed, writes the file a firm would
 calibrates it; a parameter is covered when its generating value lies inside the reported 95%
 interval. Sizes are those of tests/test_calibrate.py. Prints the share covered per parameter.
 
-    .venv/bin/python experiments/calibrate_coverage.py [REPEATS]     (default 40; ~1 s a repeat
-                                                                   per case on an idle core)
+    .venv/bin/python experiments/calibrate_coverage.py [REPEATS [CASE ...]]   (default 40 of
+        each of sbg, bgnbd, spend, bass; a few seconds a repeat on an idle core)
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ CASES = {
               lambda s, d: calibrate(purchases(monthly(
                   "cohort", 24, "market.n_people=2000", "market.spend.mean=600",
                   "market.spend.top20_share=0.6", "market.churn.alpha=1", "market.churn.beta=6",
+                  "market.spend.satisfaction_effect=0",
                   f"seed={s}"), d / "s.parquet"), setting="contractual", period="month")),
     "bass": ({"adoption.innovation": 0.08, "adoption.imitation": 0.9},
              lambda s, d: calibrate(purchases(monthly(
@@ -63,8 +64,10 @@ CASES = {
 }
 
 
-def main(repeats: int) -> None:
+def main(repeats: int, only: list[str]) -> None:
     for name, (truth, run) in CASES.items():
+        if only and name not in only:
+            continue
         hits = {k: 0 for k in truth}
         t0 = time.perf_counter()
         for seed in range(1000, 1000 + repeats):
@@ -83,4 +86,4 @@ def main(repeats: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, sys.argv[2:])

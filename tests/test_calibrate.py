@@ -86,8 +86,11 @@ def test_bgnbd_and_gamma_gamma_recovered_from_a_retail_log(tmp_path):
 
 
 def test_spend_mean_and_top20_share_from_a_subscription_log(tmp_path):
+    # The cohort preset leaves spend's satisfaction effect on; off here, so payments are the
+    # pure lognormal spend (DESIGN §3, the 80/20 limit case).
     run = monthly("cohort", 24, "market.n_people=2000", "market.spend.mean=600",
                   "market.spend.top20_share=0.6", "market.churn.alpha=1", "market.churn.beta=6",
+                  "market.spend.satisfaction_effect=0",
                   "seed=23")
     cal = calibrate(_log(run, tmp_path / "subs.parquet"), setting="contractual", period="month")
     mean, top = cal.estimates["market.spend.mean"], cal.estimates["market.spend.top20_share"]
@@ -213,5 +216,7 @@ def test_a_small_stage_b_refits_base_churn_by_simulation(tmp_path):
     for key in ("market.churn.alpha", "market.churn.beta"):
         e = cal.estimates[key]
         assert "simulated method of moments" in e.method
-        assert a[key].value / 4 <= e.low <= e.value <= e.high <= a[key].value * 4
+        assert a[key].value / 4 <= e.value <= a[key].value * 4
+        # an interval over the candidates near the best, or none with two candidates
+        assert (np.isnan(e.low) and np.isnan(e.high)) or e.low <= e.value <= e.high
     assert len(cal.stage_b.history) == 2 and np.isfinite(cal.stage_b.distance)

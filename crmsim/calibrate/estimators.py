@@ -201,9 +201,9 @@ def top20_share(values: np.ndarray) -> float:
 
 def spend_stats(per_year: np.ndarray, weights: np.ndarray, rng: np.random.Generator,
                 n_boot: int = 400) -> Fit:
-    """Mean spend per customer-year (each customer's spend rate weighted by their years
-    observed: total spend / total customer-years) and the top-20% share of the spend rates,
-    with percentile-bootstrap 95% intervals over customers."""
+    """Mean spend per customer-year (the customers' spend rates, weighted by ``weights``) and
+    the top-20% share of the spend rates, with percentile-bootstrap 95% intervals over
+    customers."""
     def stats_of(idx):
         w, s = weights[idx], per_year[idx]
         return np.array([float((s * w).sum() / w.sum()), top20_share(s)])
@@ -215,7 +215,8 @@ def spend_stats(per_year: np.ndarray, weights: np.ndarray, rng: np.random.Genera
     method = f"from the log; 95% percentile bootstrap over customers ({n_boot} resamples)"
     est = {
         "market.spend.mean": Estimate(float(point[0]), float(lo[0]), float(hi[0]),
-                                      "total spend / customer-years " + method, float(boot[:, 0].std())),
+                                      "mean of the customers' spend per year " + method,
+                                      float(boot[:, 0].std())),
         "market.spend.top20_share": Estimate(float(point[1]), float(lo[1]), float(hi[1]),
                                              "share of the top 20% of spend rates " + method,
                                              float(boot[:, 1].std())),

@@ -171,6 +171,9 @@ def distance(sim: np.ndarray, target: Target, n_sim: int) -> float:
     return float(((m - target.observed) ** 2 / var).sum())
 
 
+# Candidates within the chi-square window of the best needed to report an interval.
+MIN_INSIDE = 3
+
 STAGE_B_KEYS = {
     # Base churn of the full model: stage A's sBG reads the observed retention, which the
     # model's modifiers (satisfaction, contagion, tactics) move away from the base hazard.
@@ -214,10 +217,14 @@ def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: l
     # chi-square 95% quantile (one degree of freedom per key) of the best.
     cut = study.best_value + stats.chi2.ppf(0.95, len(keys))
     inside = [v for v, d in history if d <= cut]
-    low = {k: min(v[k] for v in inside) for k in keys}
-    high = {k: max(v[k] for v in inside) for k in keys}
+    if len(inside) >= MIN_INSIDE:
+        low = {k: min(v[k] for v in inside) for k in keys}
+        high = {k: max(v[k] for v in inside) for k in keys}
+    else:    # too few candidates near the best to bound it: no interval rather than a point
+        low = high = {k: float("nan") for k in keys}
     method = (f"simulated method of moments (Optuna TPE, {trials} candidates, seeds {seeds} for "
               f"every candidate, {n_people:,} people); interval: the candidates within the "
-              f"chi-square 95% quantile of the best distance")
+              f"chi-square 95% quantile of the best distance (none when fewer than {MIN_INSIDE}: "
+              "run more --trials)")
     return Fitted(keys, best, low, high, study.best_value, trials, seeds, n_people,
                   time.perf_counter() - t0, history, method)

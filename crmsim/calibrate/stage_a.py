@@ -182,25 +182,28 @@ def _purchase(a: StageA, data: Data) -> None:
 
 
 def _spend(a: StageA, data: Data, seed: int) -> None:
-    """Spend per customer-year of a subscription log: a customer's spend over the years from
-    their first payment to the end of the period of their last (at least one period)."""
-    log = data.log
-    g = log.groupby("customer_id")
-    total = g["amount"].sum().to_numpy(float)
-    span_days = ((g["date"].max() - g["date"].min()) / pd.Timedelta(days=1)).to_numpy(float)
-    npay = g["amount"].size().to_numpy()
-    # n payments cover n periods between them: the span plus one payment interval
-    interval = np.where(npay > 1, span_days / np.maximum(npay - 1, 1), a.period_days)
-    years = (span_days + interval) / YEAR_DAYS
-    keep = npay >= 2
-    if keep.sum() < 10:
-        a.notes.append("Spend not estimated: fewer than 10 customers paid at least twice.")
+    """Spend per customer-year of a subscription log: each customer's typical payment (the
+    median of all but their first and last, which may cover part of a period) times their
+    payments per year (365 days over the median interval between payments)."""
+    log = data.log.sort_values(["customer_id", "date"], kind="stable")
+    days = (log["date"] - log["date"].min()) / pd.Timedelta(days=1)
+    g = log.assign(days=days).groupby("customer_id")
+    n = g.size()
+    keep = n.index[n >= 3]
+    if keep.size < 10:
+        a.notes.append("Spend not estimated: fewer than 10 customers paid at least three times.")
         return
-    a.fits["spend"] = est.spend_stats(total[keep] / years[keep], years[keep],
-                                      np.random.default_rng(seed))
-    a.notes.append("Spend per customer-year: each customer's payments over the years from "
-                   "their first to one payment interval after their last; customers with a "
-                   "single payment are left out (their rate is unknown).")
+    inner = log[log["customer_id"].isin(keep)].assign(days=days)
+    pos = inner.groupby("customer_id").cumcount()
+    last = inner.groupby("customer_id")["days"].transform("size") - 1
+    typical = inner[(pos > 0) & (pos < last)].groupby("customer_id")["amount"].median()
+    gap = inner.groupby("customer_id")["days"].diff().groupby(inner["customer_id"]).median()
+    rate = (typical / (gap.reindex(typical.index) / YEAR_DAYS)).to_numpy(float)
+    ok = np.isfinite(rate) & (rate >= 0)
+    a.fits["spend"] = est.spend_stats(rate[ok], np.ones(int(ok.sum())), np.random.default_rng(seed))
+    a.notes.append("Spend per customer-year: each customer's median payment (first and last left "
+                   "out: they may cover part of a period) times their payments per year; "
+                   "customers who paid fewer than three times are left out.")
 
 
 def _bass(a: StageA, data: Data, period_days: float) -> None:
