@@ -5,6 +5,7 @@
                                   experiment=compare_policies); results/<study>/<date-time>/<job>/
     crmsim run --help             the config groups, their options and the canonical keys
     crmsim report DIR             collect the runs below DIR; verdict table, report files, plots
+    crmsim calibrate DATA         fit the market to a cohort table or a transaction log
 
 Overrides are Hydra's: ``key=value`` for a value, ``group=option`` for a config group.
 Bad input stops before anything runs, with one paragraph naming the key, the value and what is
@@ -96,7 +97,19 @@ def format_summary(summary: dict) -> str:
     return "\n".join(out)
 
 
+def _calibrated_market(args: argparse.Namespace) -> None:
+    """``--market FILE``: the calibrated keys as overrides, before the user's own."""
+    if getattr(args, "market", None):
+        from .calibrate import overrides_of
+
+        args.overrides = [*overrides_of(args.market), *args.overrides]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        _calibrated_market(args)
+    except ConfigError as err:
+        return _fail(err)
     if args.multirun or args.resume:
         return cmd_sweep(args)
     from omegaconf import OmegaConf
@@ -163,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", metavar="OVERRIDE",
                      help="Hydra overrides: key=value or group=option")
     run.add_argument("--out", metavar="DIR", help="results root (default $CRMSIM_RESULTS or ./results)")
+    run.add_argument("--market", metavar="FILE",
+                     help="a market.yaml written by crmsim calibrate: its keys come first, so "
+                          "overrides on the command line still win")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.add_argument("-m", "--multirun", action="store_true",
                      help="sweep: every combination of the swept values (key=a,b, key=range(0,10), "
@@ -178,7 +194,77 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     add_report_command(sub)
     add_viz_command(sub)
+    add_calibrate_command(sub)
     return parser
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import time
+
+    from . import calibrate
+
+    t0 = time.perf_counter()
+    try:
+        out = calibrate.core.check_out(args.out) if args.out else None
+        if args.trials < 1 or args.seeds < 1 or args.bands < 0:
+            bad = ("--trials", args.trials) if args.trials < 1 else (
+                ("--seeds", args.seeds) if args.seeds < 1 else ("--bands", args.bands))
+            raise ConfigError(bad[0], bad[1], "a whole number >= 1 (--bands >= 0)")
+        if out is None:
+            root = results_root()
+            _check_writable(root)
+        cal = calibrate.calibrate(args.data, period=args.period, setting=args.setting,
+                                  overrides=ov.resolve_paths(args.overrides), stage_b=args.stage_b,
+                                  trials=args.trials, seeds=args.seeds, bands=args.bands)
+    except ConfigError as err:
+        return _fail(err)
+    from . import layout
+
+    try:
+        if out is None:
+            out = layout.reserve(root / layout.CALIBRATE_DIR, layout.stamp())
+        calibrate.write(cal, out)
+    except ConfigError as err:
+        return _fail(err)
+    except OSError as err:
+        print(_paragraph(f"crmsim: error: {err}"), file=sys.stderr)
+        return EXIT_FAILED
+    for key, e in cal.estimates.items():
+        print(f"  {key:<28} {e.value:>12.4g}   95% [{e.low:.4g}, {e.high:.4g}]")
+    for note in cal.stage_a.notes:
+        print(_paragraph(f"crmsim: note: {note}"))
+    print(f"crmsim: calibrated in {time.perf_counter() - t0:.1f} s; results: {out}")
+    print(f"crmsim: use it with: crmsim run --market {out / layout.CALIBRATED_MARKET}")
+    return 0
+
+
+def add_calibrate_command(sub) -> None:
+    cal = sub.add_parser(
+        "calibrate", help="fit the market to a cohort table or a transaction log",
+        description="Fit the market to a firm's own data (docs/calibrate.md): a cohort table "
+                    "(columns cohort, period, active) or a transaction log (customer_id, date, "
+                    "amount, optional event), CSV or parquet. Stage A (seconds): sBG on cohorts, "
+                    "BG/NBD and Gamma-Gamma on a retail log, spend and Bass from a log. Stage B "
+                    "(--stage-b, minutes): simulated method of moments of the full model with "
+                    "Optuna. Writes market.yaml, calibration.json and report.md into --out.",
+    )
+    cal.add_argument("data", metavar="DATA", help="a cohort table or a transaction log (.csv, .parquet)")
+    cal.add_argument("overrides", nargs="*", metavar="OVERRIDE",
+                     help="Hydra overrides describing the rest of the firm for the simulations "
+                          "(policy=..., market.n_people=...)")
+    cal.add_argument("--period", default="month", help="the length of a period of the data: "
+                     "year, month (365/12 days), week, day, or a number of days (default month)")
+    cal.add_argument("--setting", help="contractual or noncontractual (default: contractual for "
+                     "a cohort table, noncontractual for a log)")
+    cal.add_argument("--out", metavar="DIR", help="a new or empty directory (default "
+                     "$CRMSIM_RESULTS/calibrate/<date-time>/)")
+    cal.add_argument("--stage-b", action="store_true", help="also fit by simulation (minutes)")
+    cal.add_argument("--trials", type=int, default=30, help="stage B candidates (default 30)")
+    cal.add_argument("--seeds", type=int, default=2, help="stage B seeds per candidate, the same "
+                     "for every candidate (default 2)")
+    cal.add_argument("--bands", type=int, default=0, help="seeds of the calibrated market "
+                     "simulated for the report's observed-vs-simulated band (default 0: none)")
+    cal.set_defaults(func=cmd_calibrate)
 
 
 def cmd_viz(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@
     <root>/<study>/<date-time>/<job>/             ... and one directory per job
     <root>/<study>/<date-time>/tuned.json         a tuned comparison's record (crmsim.tune)
     <dir>/report/                                 a report (``crmsim report DIR``)
+    <root>/calibrate/<date-time>/ or --out DIR    a calibration (``crmsim calibrate``):
+                                                  market.yaml, calibration.json, report.md
 
 A run directory holds ``summary.json`` (written last: its status ``ok`` or ``failed``, the
 KPIs, the parameters), ``config.yaml``, ``timeseries.parquet``, ``levers.parquet`` (one row per
@@ -44,6 +46,12 @@ MANIFEST = "sweep.json"
 # A tuned comparison's record (experiment=compare_tuned), in its sweep's directory: its jobs are
 # train/<policy>/trial=<n>/seed=<s>/ and test/<policy>/<hand_set|tuned>/seed=<s>/ (crmsim.tune).
 TUNED = "tuned.json"
+
+# A calibration's directory (crmsim calibrate) and its files.
+CALIBRATE_DIR = "calibrate"
+CALIBRATED_MARKET = "market.yaml"
+CALIBRATION = "calibration.json"
+CALIBRATION_REPORT = "report.md"
 # A report: the default directory name below the runs, and the mark that makes it one.
 REPORT_DIR = "report"
 REPORT_MARK = ".crmsim-report"

@@ -1,7 +1,8 @@
 """The non-contractual (retail) purchase setting, and its limit case ``+validation=bgnbd``.
 
 Under ``+validation=bgnbd`` the event log is exactly a BG/NBD process with Gamma-Gamma spend
-(Fader, Hardie & Lee 2005). The recovery test fits both models by maximum likelihood (scipy) to
+(Fader, Hardie & Lee 2005). The recovery test fits both models by maximum likelihood
+(``crmsim.calibrate.estimators``, the estimators of ``crmsim calibrate``) to
 ``crmsim.export.rfm`` of a fixed-seed run and checks the generating parameters against the
 estimates with the standard errors of the observed information (the inverse Hessian of the
 negative log-likelihood at the maximum):
@@ -20,71 +21,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
-from scipy.special import betaln, gammaln
+from scipy import stats
 
 import crmsim
 from crmsim import export
 from crmsim.api import group_options
 from crmsim.behavior import purchase
+from crmsim.calibrate.estimators import BGNBD, GG, bgnbd_nll, fit, gamma_gamma_nll
 from crmsim.policies import POLICIES
 from crmsim.population import ACTIVE, LAPSED, PROSPECT
 
 YEAR_S = 365 * 86400            # rfm in seconds / YEAR_S = years, the unit of r/alpha
 N = 20000
 Z_EACH = stats.norm.ppf(1 - 0.001 / 2)      # 3.29
-BGNBD = ("r", "alpha", "a", "b")
-GG = ("p", "q", "gamma")
-
-
-def bgnbd_nll(params, x, t_x, T):
-    """Minus the BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6)."""
-    r, alpha, a, b = params
-    ln_a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    ln_a2 = betaln(a, b + x) - betaln(a, b)
-    ln_a3 = -(r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ln_a4 = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x)
-    ll = ln_a1 + ln_a2 + np.where(x > 0, np.logaddexp(ln_a3, ln_a4), ln_a3)
-    return -ll.sum()
-
-
-def gamma_gamma_nll(params, x, m):
-    """Minus the Gamma-Gamma log-likelihood of mean repeat spend m over x > 0 transactions."""
-    p, q, gamma = params
-    px = p * x
-    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
-          + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(gamma + m * x))
-    return -ll.sum()
-
-
-def hessian(f, x0, rel=1e-4):
-    """Central-difference Hessian of f at x0."""
-    k = x0.size
-    h = rel * np.maximum(np.abs(x0), 1.0)
-    out = np.empty((k, k))
-
-    def at(i, j, si, sj):
-        y = x0.copy()
-        y[i] += si * h[i]
-        y[j] += sj * h[j]
-        return f(y)
-
-    for i in range(k):
-        for j in range(i, k):
-            out[i, j] = out[j, i] = (at(i, j, 1, 1) - at(i, j, 1, -1) - at(i, j, -1, 1)
-                                     + at(i, j, -1, -1)) / (4 * h[i] * h[j])
-    return out
-
-
-def fit(nll, start, *data):
-    """MLE on log-parameters; estimates and their covariance from the observed information."""
-    res = optimize.minimize(lambda z: nll(np.exp(z), *data), np.log(start), method="Nelder-Mead",
-                            options={"xatol": 1e-9, "fatol": 1e-9, "maxiter": 40000, "maxfev": 40000})
-    res = optimize.minimize(lambda z: nll(np.exp(z), *data), res.x, method="BFGS")
-    theta = np.exp(res.x)
-    cov = np.linalg.inv(hessian(lambda t: nll(t, *data), theta))
-    return theta, cov
 
 
 def fit_run(result) -> dict:
