@@ -97,6 +97,7 @@ class Params:
     churn_alpha: float
     churn_beta: float
     satisfaction_effect: float
+    dissatisfied_effect: float
     commitment_effect: float
     sentiment_effect: float
     price_effect: float
@@ -156,7 +157,8 @@ class Params:
             spend_satisfaction_effect=m.spend.satisfaction_effect,
             needs_dims=m.needs.dims, needs_concentration=m.needs.concentration,
             churn_enabled=ch.enabled, churn_alpha=ch.alpha, churn_beta=ch.beta,
-            satisfaction_effect=ch.satisfaction_effect, commitment_effect=ch.commitment_effect,
+            satisfaction_effect=ch.satisfaction_effect, dissatisfied_effect=ch.dissatisfied_effect,
+            commitment_effect=ch.commitment_effect,
             sentiment_effect=ch.sentiment_effect, price_effect=ch.price_effect,
             contagion=ch.contagion, lapse_fade=math.exp(-days / ch.contagion_days),
             lapse_mean=mean_of_fade(days, ch.contagion_days),
@@ -340,6 +342,8 @@ class Customer(FixedAgent):
             log_m = (-p.satisfaction_effect * felt - p.commitment_effect * c
                      - p.sentiment_effect * self.sentiment
                      + p.price_effect * self.price_sensitivity * (felt_price - 1.0))
+            if s < 0:   # a dissatisfied customer looks at the competitor (crmsim/behavior/churn.py)
+                log_m += p.dissatisfied_effect * (1.0 - c)
             m = math.exp(log_m) * (1.0 + p.contagion * exposure)
             leave = -math.expm1(p.dt * m * math.log1p(-min(self.base_churn, 1.0 - 1e-12)))
             if p.churn_enabled and r.random() < leave:

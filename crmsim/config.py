@@ -70,6 +70,7 @@ class ChurnConfig:
     alpha: float = _f(0.0, lo_open=True)
     beta: float = _f(0.0, lo_open=True)
     satisfaction_effect: float = _f(0.0)
+    dissatisfied_effect: float = _f(0.0)
     commitment_effect: float = _f(0.0)
     sentiment_effect: float = _f(0.0)
     switching_cost_effect: float = _f(0.0)

@@ -370,7 +370,8 @@ class CRMModel(mesa.Model):
             m = churn.hazard_multiplier(
                 pop.satisfaction, pop.commitment, pop.sentiment, switching_cost, felt_price,
                 pop.price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
-                ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion)
+                ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion,
+                ch.dissatisfied_effect)
             return churn.decide(mask, churn.leave_probability(pop.base_churn, m * lever, self.dt),
                                 u_churn)
 
@@ -572,7 +573,7 @@ class CRMModel(mesa.Model):
             pop.satisfaction[s], pop.commitment[s], pop.sentiment[s], pop.switching_cost[s],
             felt[s], pop.price_sensitivity[s], _at(exposure, s), ch.satisfaction_effect,
             ch.commitment_effect, ch.sentiment_effect, ch.switching_cost_effect,
-            ch.price_effect, ch.contagion)
+            ch.price_effect, ch.contagion, ch.dissatisfied_effect)
         g = purchase.purchases_until_dropout(
             purchase.dropout_probability(pop.dropout_prob[s], m), u_drop[s])
         return k, np.minimum(k, g).astype(np.int64), s[g <= k]
@@ -639,7 +640,7 @@ class CRMModel(mesa.Model):
                                     pop.switching_cost[idx], felt, pop.price_sensitivity[idx], 0.0,
                                     ch.satisfaction_effect, ch.commitment_effect,
                                     ch.sentiment_effect, ch.switching_cost_effect,
-                                    ch.price_effect, 0.0)
+                                    ch.price_effect, 0.0, ch.dissatisfied_effect)
         lift = np.maximum(1.0 + c.market.spend.satisfaction_effect * sat, 0.0) * (
             1.0 + pop.penetration[idx])
         if self.noncontractual:

@@ -59,6 +59,17 @@ def test_churn_multiplier_directions():
     # Commitment buffers dissatisfaction: a committed customer forgives a bad experience.
     assert m(satisfaction=-0.8, commitment=0.9) < m(satisfaction=-0.8) * np.exp(-0.9)
 
+    # Below zero satisfaction the hazard jumps (a dissatisfied customer looks at the
+    # competitor), by exp(effect x (1 - commitment)); at or above zero nothing changes.
+    jump = {**base, "dissatisfied_effect": 2.0}
+    assert churn.hazard_multiplier(**{**jump, "satisfaction": np.array([-0.01])})[0] == \
+        pytest.approx(np.exp(2.0 + 0.01))
+    assert churn.hazard_multiplier(**{**jump, "satisfaction": np.array([0.0])})[0] == \
+        pytest.approx(1.0)
+    committed = {**jump, "satisfaction": np.array([-0.01]), "commitment": np.array([0.5])}
+    assert churn.hazard_multiplier(**committed)[0] == pytest.approx(
+        np.exp(2.0 * 0.5 + 0.01 * 0.5 - 0.5))
+
 
 def test_stochastic_rounding_keeps_the_mean():
     rng = np.random.default_rng(1)

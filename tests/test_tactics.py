@@ -65,11 +65,18 @@ def test_trapped_customers_hurt_the_brand(tactic):
     long = ["sim.steps=104", "market.initial_customer_share=0.3"]
     on = [*BASE, *long, f"policy.tactics.{tactic}.enabled=true",
           f"policy.tactics.{tactic}.share=1.0"]
+    sentiment_diff = []
     for seed in SEEDS:
         with_ = crmsim.simulate(crmsim.load_config([*on, f"seed={seed}"])).timeseries
         without = crmsim.simulate(crmsim.load_config([*BASE, *long, f"seed={seed}"])).timeseries
         assert with_["reputation"].iloc[-1] < without["reputation"].iloc[-1]
-        assert with_["sentiment_mean"].iloc[-1] < without["sentiment_mean"].iloc[-1]
+        assert with_["wom_negative"].sum() > without["wom_negative"].sum()
+        sentiment_diff.append(with_["sentiment_mean"].iloc[-1] - without["sentiment_mean"].iloc[-1])
+    # Final sentiment on the mean paired difference, as the other claims here: the customers
+    # the lock keeps tell good stories too, which in a seed can offset the trapped ones' bad
+    # stories at the last step (only 4 in 10 unhappy customers tell anyone, while the trapped
+    # always do: docs/calibration_targets.md).
+    assert np.mean(sentiment_diff) < 0
 
 
 @pytest.mark.parametrize("tactic, kpi", [
@@ -245,7 +252,8 @@ def test_contracts_expire_and_the_lock_ends():
     assert np.all(pop.contract_end[signed] == model.steps * 7 + 91)
     while model.steps * 7 + 3.5 < 7 + 91:           # up to the step nearest the expiry day
         model.step()
-    stayed = signed[pop.status[signed] == 1]
+    # Who stayed throughout (one who left and came back may have signed a new contract).
+    stayed = signed[(pop.status[signed] == 1) & (pop.lapsed_at[signed] < 1)]
     # The lock ended at expiry: in the same step nobody who stayed holds this contract.
     assert stayed.size > 0
     assert np.all(pop.contract_end[stayed] == -1)

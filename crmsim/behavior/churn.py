@@ -6,6 +6,12 @@ a multiplier m. With every effect at zero, m = 1 and a cohort's survival is exac
 shifted-beta-geometric B(alpha, beta + t) / B(alpha, beta) (Fader & Hardie 2007) whatever the
 step length. m rises with dissatisfaction (buffered by commitment), bad sentiment, higher prices
 and recently lapsed neighbours (churn contagion), and falls with commitment and switching costs.
+
+Satisfaction and retention are not linked linearly: a customer who is dissatisfied at all starts
+to look at the competitor, so below zero the hazard jumps by exp(``dissatisfied_effect`` x (1 -
+commitment)) on top of the smooth effect (a threshold: Jones & Sasser 1995, "Why satisfied
+customers defect", HBR; Mittal & Kamakura 2001, JMR 38: the satisfaction-repurchase link is
+nonlinear). Commitment buffers it as it buffers the smooth effect (seed 001).
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ def hazard_multiplier(
     switching_cost_effect: float,
     price_effect: float,
     contagion: float,
+    dissatisfied_effect: float = 0.0,
 ) -> np.ndarray:
     # New customers leave at the first bad service; committed ones forgive more (seed 001).
-    felt = np.where(satisfaction < 0, satisfaction * (1.0 - commitment), satisfaction)
+    dissatisfied = satisfaction < 0
+    felt = np.where(dissatisfied, satisfaction * (1.0 - commitment), satisfaction)
     log_m = (
         -satisfaction_effect * felt
         - commitment_effect * commitment
@@ -37,6 +45,8 @@ def hazard_multiplier(
         - switching_cost_effect * switching_cost
         + price_effect * price_sensitivity * (price - 1.0)
     )
+    if dissatisfied_effect:
+        log_m = log_m + dissatisfied_effect * (1.0 - commitment) * dissatisfied
     return np.exp(log_m) * (1.0 + contagion * contagion_exposure)
 
 
