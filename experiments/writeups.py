@@ -44,6 +44,10 @@ class Writeup:
     measures: list[str]                  # KPIs of crmsim/metrics.py shown beyond the verdict
     figure: tuple[str, ...] = ("heatmap.png", "differences.png")   # the first the report made
     also: list[str] = field(default_factory=list)   # further experiments reported together
+    sections: list[str] = field(default_factory=list)   # further sections of report.md, as they are
+    # The same experiment in another setting, written up beside the first: title -> overrides
+    # (its sweep goes to <root>_<slug> beside the experiment's own).
+    settings: dict[str, list[str]] = field(default_factory=dict)
 
 
 WRITEUPS = {
@@ -55,7 +59,8 @@ WRITEUPS = {
         "plausible range (configs/uncertainty/default.yaml), for the verdict across the ranges.",
         ["npv_total", "npv_profit", "retention_rate_annual", "revenue_total", "active_final",
          "nps_final"],
-        also=["compare_robust"]),
+        also=["compare_robust"],
+        settings={"In a retail market (no contracts)": ["market.purchase.kind=noncontractual"]}),
     "strategy_map": Writeup(
         "Strategy map: which framework where",
         "Revenue concentration x needs diversity, every framework in every cell. Seed 000 says "
@@ -79,11 +84,24 @@ WRITEUPS = {
         "The difference to symmetric telling is the NPV lost to bad news (cf. Goldenberg, "
         "Libai, Moldovan & Muller 2007).",
         ["wom_negative_total", "acquired_total", "active_final", "npv_total"]),
+    "compare_tuned": Writeup(
+        "Tuned frameworks, judged on held-out seeds",
+        "Every framework's own parameters (shares, target shares, thresholds; "
+        "configs/hparams_search/<policy>.yaml) tuned with the same number of Optuna trials, "
+        "the same sampler and seed, on training seeds; hand-set and tuned values then run on "
+        "held-out seeds that tuning never saw, and the verdict is computed there only.",
+        ["npv_total", "retention_rate_annual", "revenue_total"],
+        sections=["Tuned comparison",
+                  "What each framework ended with: its hand-set and its tuned values"]),
     "service_quality": Writeup(
         "Service quality and training",
         "Service quality x staff training, default market otherwise, five years.",
         ["retention_rate_annual", "spend_per_customer_year", "nps_final", "npv_total"]),
 }
+
+
+# Every setting's overrides by its title.
+WRITEUPS_OVERRIDES = {t: o for w in WRITEUPS.values() for t, o in w.settings.items()}
 
 
 def run_sweep(name: str, work: Path, overrides: list[str]) -> Path:
@@ -127,6 +145,31 @@ def section(md: str, title: str) -> str:
     return md[start:end if end > 0 else None].split("\n", 1)[1].strip()
 
 
+def setting_root(root: Path, title: str) -> Path:
+    """Where the sweep of ``root``'s experiment in another setting (``Writeup.settings``) is."""
+    slug = "".join(ch if ch.isalnum() else "_" for ch in title.lower()).strip("_")
+    return root.with_name(f"{root.name}_{slug}")
+
+
+def setting_section(root: Path, title: str) -> list[str]:
+    """The verdict and when it pays back of the experiment in another setting, from its report."""
+    rep = report_mod.build(root, out=root / "report")
+    cmp = rep.comparison
+    if cmp is None:
+        return []
+    head, body = report_mod._verdict_cells(cmp, report_mod.verdict(cmp))
+    md = (root / "report" / "report.md").read_text()
+    parts = [f"## {title}", "", f"The same sweep with `{' '.join(WRITEUPS_OVERRIDES[title])}`.",
+             "", report_mod.md_table(head, body), ""]
+    horizons = section(md, "When it pays back")
+    if horizons:
+        parts += ["When it pays back:", "", horizons, ""]
+    carried = section(md, "What carries each difference")
+    if carried:
+        parts += ["What carries each difference:", "", carried, ""]
+    return parts
+
+
 def write(name: str, root: Path, command: str, dest: Path = HERE) -> Path:
     """Report the sweeps below ``root`` (crmsim report) and write the experiment's write-up
     into ``dest`` (``<name>.md``, its figure in ``figures/<name>.png``)."""
@@ -155,9 +198,20 @@ def write(name: str, root: Path, command: str, dest: Path = HERE) -> Path:
     horizons = section(md, "When it pays back")
     if horizons:
         parts += ["## When it pays back", "", horizons, ""]
+    carried = section(md, "What carries each difference")
+    if carried:
+        parts += ["## What carries each difference", "", carried, ""]
+    for title in spec.sections:
+        text = section(md, title)
+        if text:
+            parts += [f"## {title}", "", text, ""]
     robust = section(md, "How sure: across the plausible ranges")
     if robust:
         parts += ["## How sure: across the plausible ranges", "", robust, ""]
+    for title in spec.settings:
+        other = setting_root(root, title)
+        if other.exists():
+            parts += setting_section(other, title)
     if figure:
         shutil.copyfile(out / figure, figures / f"{name}.png")
         parts += [f"![{name}](figures/{name}.png)", ""]
@@ -198,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             root = work / name
             for experiment in [name, *WRITEUPS[name].also]:
                 run_sweep(experiment, root, extra)
+            for title, overrides in WRITEUPS[name].settings.items():
+                run_sweep(name, setting_root(root, title), [*extra, *overrides])
         print(f"{name}: {write(name, root, command, args.out)}", flush=True)
     return 0
 
