@@ -161,12 +161,16 @@ def setting_section(root: Path, title: str) -> list[str]:
     md = (root / "report" / "report.md").read_text()
     parts = [f"## {title}", "", f"The same sweep with `{' '.join(WRITEUPS_OVERRIDES[title])}`.",
              "", report_mod.md_table(head, body), ""]
-    horizons = section(md, "When it pays back")
-    if horizons:
-        parts += ["When it pays back:", "", horizons, ""]
-    carried = section(md, "What carries each difference")
-    if carried:
-        parts += ["What carries each difference:", "", carried, ""]
+    return parts + sections(md, ["When it pays back", "What carries each difference"], "{}:")
+
+
+def sections(md: str, titles: list[str], heading: str = "## {}") -> list[str]:
+    """The sections of report.md ``md`` with these titles that it has, each under ``heading``."""
+    parts = []
+    for title in titles:
+        text = section(md, title)
+        if text:
+            parts += [heading.format(title), "", text, ""]
     return parts
 
 
@@ -195,19 +199,8 @@ def write(name: str, root: Path, command: str, dest: Path = HERE) -> Path:
              "(common random numbers).", "", spec.intro, "",
              "## Verdict", "", report_mod.md_table(head, body), "",
              "## Measures", "", measures_table(table, spec.measures, cmp.baseline), ""]
-    horizons = section(md, "When it pays back")
-    if horizons:
-        parts += ["## When it pays back", "", horizons, ""]
-    carried = section(md, "What carries each difference")
-    if carried:
-        parts += ["## What carries each difference", "", carried, ""]
-    for title in spec.sections:
-        text = section(md, title)
-        if text:
-            parts += [f"## {title}", "", text, ""]
-    robust = section(md, "How sure: across the plausible ranges")
-    if robust:
-        parts += ["## How sure: across the plausible ranges", "", robust, ""]
+    parts += sections(md, ["When it pays back", "What carries each difference", *spec.sections,
+                           "How sure: across the plausible ranges"])
     for title in spec.settings:
         other = setting_root(root, title)
         if other.exists():
