@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 import crmsim
-from crmsim import metrics
+from crmsim import layout, metrics
 from crmsim.analysis import report as report_mod
 from crmsim.formatting import diff as fmt_diff
 from crmsim.formatting import value as fmt_value
@@ -206,6 +206,8 @@ def write(name: str, root: Path, command: str, dest: Path = HERE) -> Path:
     """Report the sweeps below ``root`` (crmsim report) and write the experiment's write-up
     into ``dest`` (``<name>.md``, its figure in ``figures/<name>.png``)."""
     spec = WRITEUPS[name]
+    if (root / name / layout.TUNED).exists():
+        root = root / name     # a tuned comparison is reported from its own sweep directory
     out = root / "report"
     rep = report_mod.build(root, out=out)
     cmp = rep.comparison
