@@ -93,7 +93,23 @@ WRITEUPS = {
         "Revenue concentration x needs diversity, every framework in every cell. Seed 000 says "
         "the value chain suits revenue from a handful of customers and IDIC suits complex "
         "individual needs; the tables say what the model does.",
-        ["npv_total", "retention_rate_annual"]),
+        ["npv_total", "retention_rate_annual"],
+        changed=(
+            "The previous write-up (2026-11-23, three years of discounted profit) found the "
+            "value chain losing money except where revenue is concentrated, and IDIC gaining "
+            "only where needs are diverse. Now (NPV total, every lever open to every framework, "
+            "frameworks by their logic, capabilities, control groups, calibrated behaviour) "
+            "most frameworks beat transactional in most cells (where revenue is spread evenly "
+            "and needs alike, the value chain and Gartner show no clear difference, and at "
+            "top-20% share 0.95 with 4 seeds the intervals are wide), and the map has two regions: "
+            "IDIC is best where revenue is spread evenly and where needs are diverse (needs "
+            "concentration 0.2: +1.76M at top-20% share 0.5, +2.43M at 0.8), as seed 000 says; "
+            "QCi has the highest mean where revenue is concentrated (top-20% share 0.95: +2.89M "
+            "to +4.57M), "
+            "with the value chain second there when needs are alike, so seed 000's claim for "
+            "the value chain holds only as a gain with concentration (+0.4M at 0.5 to +3.6M at "
+            "0.95, similar needs), not as a win over QCi. Three years favour QCi, whose lead "
+            "comes early (compare_policies: ahead at 1 and 3 years, second at 10).")),
     "retention_tactics": Writeup(
         "Positive vs negative retention",
         "Each lever takes half of the CRM budget (the rest buys ads) on the transactional "
