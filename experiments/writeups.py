@@ -120,7 +120,19 @@ WRITEUPS = {
         "Ending relationships: rules x methods",
         "Every rule with every method on the transactional policy, default market, three years.",
         ["profit_per_customer", "npv_per_customer", "complaints_total", "wom_negative_total",
-         "npv_total"]),
+         "npv_total"],
+        changed=(
+            "The previous write-up (2026-11-23) found that raising the price on late payers, "
+            "deal-seekers, destructive customers and complainers paid a little (+40k to +195k "
+            "of profit) and every other method lost. Troublesome customers now carry their real "
+            "costs (collection and the cost of capital of late payments, destructive customers' "
+            "bad stories and harm to staff, margin given to deal-seekers) and behaviour is "
+            "calibrated, and the verdict is NPV total: the price filter now pays more for late "
+            "payers (+1.09M [+0.80M, +1.39M] NPV total, +306k NPV profit) and still pays for "
+            "complainers, deal-seekers and destructive customers (+96k to +210k); ending "
+            "relationships directly, unbundling and redesign lose for every rule (direct on late "
+            "payers -6.55M: they are still customers who pay, late). Nothing here was tuned for "
+            "termination to win; the costs are labelled assumptions in the YAML.")),
     "wom_asymmetry": Writeup(
         "The NPV of bad news",
         "Unhappy customers tell 8, 16, 21 or 30 people, happy ones 8; default market otherwise. "
