@@ -115,7 +115,20 @@ WRITEUPS = {
         "Each lever takes half of the CRM budget (the rest buys ads) on the transactional "
         "policy, default market, five years.",
         ["churn_year1", "retention_rate_annual", "trapped_total", "reputation_final",
-         "wom_negative_total", "acquired_total", "npv_total"]),
+         "wom_negative_total", "acquired_total", "npv_total"],
+        changed=(
+            "The previous write-up (2026-11-23, discounted profit) ranked switching costs "
+            "(+1.03M) and exit penalties (+0.90M) first and found value added, loyalty and "
+            "promotions losing money. Now, as NPV total over five years with contracts that "
+            "expire (a churn spike at the end of the term), costs of troublesome customers and "
+            "calibrated behaviour: switching costs +4.69M [+4.29M, +5.09M] and exit penalties "
+            "+3.80M still lead, despite the trapped customers' bad word of mouth; loyalty "
+            "(+2.91M) and value added (+1.58M) now pay, with the customers they keep counted at "
+            "the horizon; promotions still lose (-0.85M). The negative levers' lead rests on "
+            "assumed sizes (lock, trap resentment, expiry spike; configs/uncertainty/"
+            "default.yaml gives their ranges), and the measured one-year contract effect on "
+            "staying (docs/calibration_targets.md, r = 0.15) is within the weak range the "
+            "meta-analyses report.")),
     "termination": Writeup(
         "Ending relationships: rules x methods",
         "Every rule with every method on the transactional policy, default market, three years.",
