@@ -1,12 +1,14 @@
 """The shape every policy has: ``decide(view, budget, step) -> Actions``.
 
 A policy sees only the firm's knowledge (``FirmView``), spends exactly the CRM budget it is
-given, and returns ``Actions``; the model applies them. Frameworks differ only in how they
-split the budget among tactics (``allocate``) and whom each tactic reaches first
-(``priority``). What a targeted tactic cannot spend (too few people to reach), and the share
-of no enabled tactic, buys media when the policy enables ``ads`` (whose response saturates, so
-the leftover earns less and less) and is otherwise left ``unspent`` (``metrics.TIMESERIES``);
-spend + unspent is the same budget for every policy.
+given, and returns ``Actions``; the model applies them. Every lever of the catalogue works on
+every framework; frameworks differ by their logic: how they split the budget among levers
+(``allocate``), whom each lever reaches first or not at all (``priority``, -inf leaves a
+person out) and how they learn (``observe_outcome``). What a targeted tactic cannot spend
+(too few people to reach), and the share of no enabled tactic, buys media when the policy
+enables ``ads`` (whose response saturates, so the leftover earns less and less) and is
+otherwise left ``unspent`` (``metrics.TIMESERIES``); spend + unspent is the same budget for
+every policy.
 
 Every targeted tactic keeps a control group (``policy.holdout_share``; ``setup_controls``,
 ``crmsim.levers``): the policy books each lever's spend and the firm's records in a
