@@ -661,7 +661,10 @@ class Progress:
         if self.plan.jobs is not None:
             paths = [self.plan.sweep_dir / j.dir / layout.SUMMARY for j in self.plan.jobs if not j.skip]
         else:      # an optimiser's jobs, at any depth (a tuned comparison's train/ and test/)
-            paths = list(self.plan.sweep_dir.rglob(layout.SUMMARY))
+            try:
+                paths = list(self.plan.sweep_dir.rglob(layout.SUMMARY))
+            except OSError:   # a job's directory renamed into place while we walked: next time
+                return self.bar.n
         n = 0
         for path in paths:
             try:
