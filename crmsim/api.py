@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -30,6 +32,7 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
                           "simulate(load_config([\"seed=3\"]))")
     typed = validation.validate(cfg)
     checks.check_memory(typed)
+    started = time.perf_counter(), time.process_time()
     model = CRMModel(typed)
     for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
                   leave=False):
@@ -38,7 +41,12 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     summary = metrics.summarize(ts, model.population, typed.sim.period_days)
     customers = pd.DataFrame(model.population.table()) if typed.sim.record_customers else None
     events = model.events_table() if typed.sim.record_events else None
+    levers = model.levers_table()
+    # The simulation's own cost (building, stepping, its tables), CPU of every thread: what a
+    # sweep's overhead is measured against (benchmarks/sweep_overhead.py).
+    timing = {"simulation_wall_s": time.perf_counter() - started[0],
+              "simulation_cpu_s": time.process_time() - started[1]}
     resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)
     return Result(timeseries=ts, summary=summary, customers=customers,
                   config=OmegaConf.create(OmegaConf.to_container(resolved, resolve=True)),
-                  events=events, levers=model.levers_table())
+                  events=events, levers=levers, meta={"timing": timing})

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf._utils import get_omega_conf_dumper
 
 from . import layout
 from ._version import __version__
@@ -25,11 +27,34 @@ def config_hash(cfg: DictConfig | dict) -> str:
     The ``study`` node (where a run is filed, how a report reads it) is left out, so renaming
     a study or changing its baseline does not make a finished run look different.
     """
-    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    plain = (OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+             if isinstance(cfg, DictConfig) else dict(cfg))
     for key in NOT_SIMULATED:
         plain.pop(key, None)
-    text = OmegaConf.to_yaml(OmegaConf.create(plain), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(yaml_text(plain, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _dumper() -> type:
+    """OmegaConf's YAML dumper (it quotes strings that would read back as numbers or booleans),
+    on libyaml's C emitter when PyYAML has it: the same text, ~3x faster
+    (tests/test_sweep_launcher.py compares them)."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return get_omega_conf_dumper()
+
+    class Dumper(yaml.CDumper):
+        pass
+
+    Dumper.add_representer(str, get_omega_conf_dumper().str_representer)
+    return Dumper
+
+
+_DUMPER = _dumper()
+
+
+def yaml_text(plain: dict, sort_keys: bool = False) -> str:
+    """What ``OmegaConf.to_yaml`` writes for the config ``plain`` (a plain, resolved container)."""
+    return yaml.dump(plain, default_flow_style=False, allow_unicode=True, sort_keys=sort_keys,
+                     Dumper=_DUMPER)
 
 
 def _now() -> str:
@@ -72,9 +97,12 @@ class Result:
                 self.events.to_parquet(tmp / layout.EVENTS, index=False)
             if self.levers is not None:
                 self.levers.to_parquet(tmp / layout.LEVERS, index=False)
-            (tmp / layout.CONFIG).write_text(OmegaConf.to_yaml(self.config, resolve=True))
+            plain = OmegaConf.to_container(self.config, resolve=True, enum_to_str=True)
+            (tmp / layout.CONFIG).write_text(yaml_text(plain))
+            # A sweep hands in the hash it computed of the same config (crmsim.sweep.run_job).
+            digest = self.meta.get("config_hash") or config_hash(plain)
             doc = {"status": layout.OK, "crmsim_version": __version__,
-                   "config_hash": config_hash(self.config), **self.meta,
+                   **self.meta, "config_hash": digest,
                    "saved_at": _now(), "kpis": self.summary}
             layout.dump_json(tmp / layout.SUMMARY, _summary(doc))   # last: it says "finished"
 

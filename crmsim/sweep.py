@@ -5,7 +5,7 @@ sweeper's ``params`` and the command line), lists the jobs, checks every job's c
 picks the directories: ``results/<study>/<date-time>/<job>/``, a job being named by the values
 that vary across the sweep (``policy=idic,seed=3``). A bad value stops the sweep there, with
 nothing written. ``launch`` then hands the command line to a real ``@hydra.main`` app, so the
-configured sweeper (basic, Optuna) and launcher (joblib, submitit, Ray) do the work; every job
+configured sweeper (basic, Optuna) and launcher (crmsim's pool, submitit, Ray) do the work; every job
 runs ``run_job``, which writes the job's results and a ``summary.json`` with its parameters,
 KPIs and status (``failed`` with the error when it fails, so one failure never stops the
 others). Rerunning a sweep into the same directory (``--resume DIR``) skips every job whose
@@ -46,7 +46,9 @@ from .layout import MANIFEST, read_summary
 from .overrides import params_of
 from .result import config_hash, save_failure
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Hydra's basic sweeper, and crmsim's (the default: it checks jobs without composing each twice).
+BASIC_SWEEPERS = ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                  "hydra_plugins.crmsim_local.launcher.PlannedSweeper")
 NAME_LIMIT = 200   # longest job directory name built from its values (file systems allow 255)
 
 # Config-group choices that need a plugin from an extra: (group, option or "*") -> module, extra.
@@ -96,15 +98,20 @@ def check_study(cfg: DictConfig) -> None:
         raise ConfigError("study.replicates", list(study.replicates), "a list of config keys")
 
 
-def prepare(cfg: DictConfig, validate: bool = True, cwd: Path | None = None) -> DictConfig:
-    """The config a job runs: a copy of ``cfg`` with its design point applied and its file
-    paths made absolute against ``cwd`` (the directory crmsim was run from; default the current
-    one), checked (``validate=False`` leaves the schema check to ``simulate``, which makes it
-    anyway).
+def prepare(cfg: DictConfig, validate: bool = True, cwd: Path | None = None,
+            copy: bool = True) -> DictConfig:
+    """The config a job runs: a copy of ``cfg`` (``copy=False``: ``cfg`` itself, for a caller
+    that owns it) with its design point applied and its file paths made absolute against ``cwd``
+    (the directory crmsim was run from; default the current one), checked (``validate=False``
+    leaves the schema check to ``simulate``, which makes it anyway).
 
     Raises ``ConfigError`` (key, value, what is allowed) on the first problem.
     """
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    if copy:
+        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    else:
+        OmegaConf.set_readonly(cfg, False)
+        OmegaConf.set_struct(cfg, False)
     for key in ov.PATH_KEYS:
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if isinstance(value, str) and value and "${" not in value:
@@ -149,7 +156,8 @@ def run_job(cfg: DictConfig) -> float:
     finished = bool(old and old.get("status") == layout.OK)
     prepared = None
     try:
-        prepared = prepare(cfg, validate=False, cwd=Path(hc.runtime.cwd))
+        # A launcher hands every job a config of its own (Hydra's run_job copies it).
+        prepared = prepare(cfg, validate=False, cwd=Path(hc.runtime.cwd), copy=False)
         meta["seed"] = prepared.seed
         if prepared.study.design:
             design_keys = list(prepared.study.design.bounds)
@@ -163,7 +171,7 @@ def run_job(cfg: DictConfig) -> float:
         if finished:
             raise FileExistsError(f"{job_dir} holds a finished run of another config")
         result = api.simulate(prepared)
-        result.meta.update(meta)
+        result.meta.update(meta, config_hash=digest)
         result.save(job_dir, replace=layout.is_run)
         _drop_interrupted(job_dir)
         return float(result.summary.get(objective, math.nan))
@@ -189,7 +197,8 @@ def run_job(cfg: DictConfig) -> float:
 PARENT_ENV = "CRMSIM_SWEEP_PARENT"     # "<host>:<pid>" of the process running a local sweep
 WATCH_SECONDS = 0.5
 # Launchers whose workers run on this machine, as children of the sweep's process.
-LOCAL_LAUNCHERS = ("JoblibLauncher", "LocalLauncher", "BasicLauncher")
+LOCAL_LAUNCHERS = ("PoolLauncher", "JoblibLauncher", "LocalLauncher", "BasicLauncher")
+PARALLEL_LAUNCHERS = ("PoolLauncher", "JoblibLauncher")   # several jobs at once, n_jobs of them
 _watching = False
 
 
@@ -403,11 +412,14 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str],
 def _check_parallel_memory(primary: DictConfig, launcher: str, peak: int, to_run: int) -> None:
     """Jobs that each fit in memory may not fit side by side: refuse a parallel launcher's
     ``n_jobs`` that would run more of them at once than the available memory holds."""
-    if launcher != "JoblibLauncher" or to_run < 2:
+    if launcher not in PARALLEL_LAUNCHERS:
         return
     n_jobs = primary.hydra.launcher.get("n_jobs", 1)
-    if not isinstance(n_jobs, int) or n_jobs == 0:
-        return                       # joblib's own error
+    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0:
+        raise ConfigError("hydra.launcher.n_jobs", n_jobs, "a whole number of worker processes "
+                          "other than 0, e.g. 2, or -1 for one per core (-2: all but one)")
+    if to_run < 2:
+        return
     cores = os.cpu_count() or 1
     at_once = min(to_run, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
     have = checks.memory_available()
@@ -508,7 +520,7 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
     else:
         sweep_dir = (root / study / layout.stamp()).absolute()
     hydra_overrides = ["hydra.job.name=crmsim", sweep_dir_override(sweep_dir)]
-    if primary.study.design and sweeper == BASIC_SWEEPER:
+    if primary.study.design and sweeper in BASIC_SWEEPERS:
         from .analysis import sensitivity
 
         if not any(o.lstrip("+~").startswith("study.point=") for o in task):
@@ -523,11 +535,11 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
         if keep and not any(ov.key_of(o) == "study.uncertainty.fixed" for o in task):
             task.append("study.uncertainty.fixed=[" + ",".join(sorted(draws["fixed"] | set(keep))) + "]")
             overrides.append(task[-1])
-        if sweeper == BASIC_SWEEPER and not any(ov.key_of(o) == "study.uncertainty.draw" for o in task):
+        if sweeper in BASIC_SWEEPERS and not any(ov.key_of(o) == "study.uncertainty.draw" for o in task):
             task.append(f"study.uncertainty.draw=range(0,{draws['draws']})")
             overrides.append(task[-1])
 
-    if sweeper == BASIC_SWEEPER:
+    if sweeper in BASIC_SWEEPERS:
         job_lines, swept = _expand_basic(primary, task)
         for group in ("experiment", "hparams_search"):
             if group in swept:   # its own sweep settings would apply to none of the jobs
@@ -595,7 +607,7 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
                                   "This search space is empty: nothing to tune.")
             tune.make_sampler(primary.hydra.sweeper.sampler)
     p = Plan(overrides=overrides, hydra_overrides=hydra_overrides, sweep_dir=sweep_dir,
-             study=study, sweeper="basic" if sweeper == BASIC_SWEEPER else sweeper.rsplit(".", 1)[-1],
+             study=study, sweeper="basic" if sweeper in BASIC_SWEEPERS else sweeper.rsplit(".", 1)[-1],
              launcher=launcher, swept=swept, replicates=replicates, jobs=jobs,
              expected=expected, resumed=resume is not None, named=user_dir is not None)
     if manifest is not None and manifest.get("created"):
@@ -725,6 +737,9 @@ def launch(p: Plan, quiet: bool = False) -> int:
         finally:
             sys.argv = saved
             GlobalHydra.instance().clear()
+            from hydra_plugins.crmsim_local import launcher as pool
+
+            pool.shutdown()
             for key, value in saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -10,7 +10,10 @@ policies; neither imports validation.
 
 from __future__ import annotations
 
+import collections
+import copy
 import dataclasses
+import json
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -67,12 +70,51 @@ def _check_relations(c: CRMConfig) -> None:
                           "the path of an edge-list file when network.kind=edgelist")
 
 
+# Typed configs already checked, by their resolved content without the seed: the replicates of
+# a sweep differ only by seed, and merging a config into the schema costs ~0.1 s.
+_checked: collections.OrderedDict[str, CRMConfig] = collections.OrderedDict()
+_CHECKED_SIZE = 32
+
+
+def _seedless_key(cfg: DictConfig | dict) -> tuple[str, int] | None:
+    """The cache key of a config (its resolved content without the seed) and its seed, or
+    None when it cannot be cached (it does not resolve, or the seed is not a whole number)."""
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) \
+            else OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+        seed = plain.pop("seed", None)
+        if type(seed) is not int:
+            return None
+        return json.dumps(plain, sort_keys=True, default=repr), seed
+    except (OmegaConfBaseException, TypeError, ValueError):
+        return None
+
+
 def validate(cfg: DictConfig | dict) -> CRMConfig:
     """Check a composed config against the schema and every declared constraint.
 
     Returns the typed config; raises ``ConfigError`` (key, value, what is allowed) on the first
-    problem, before anything runs.
+    problem, before anything runs. A config that differs from one checked before only by its
+    seed is not merged into the schema again: a copy of that typed config gets the seed, and
+    every constraint is checked again.
     """
+    cached = _seedless_key(cfg)
+    if cached is not None and cached[0] in _checked:
+        typed = copy.deepcopy(_checked[cached[0]])
+        typed.seed = cached[1]
+        _check_fields(typed, "")
+        _check_relations(typed)
+        check_policy_config(typed.policy)
+        return typed
+    typed = _validate(cfg)
+    if cached is not None:
+        _checked[cached[0]] = copy.deepcopy(typed)
+        while len(_checked) > _CHECKED_SIZE:
+            _checked.popitem(last=False)
+    return typed
+
+
+def _validate(cfg: DictConfig | dict) -> CRMConfig:
     try:
         # A plain container, so that keys added with Hydra's `+` are checked against the schema.
         plain = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg

@@ -157,7 +157,7 @@ def listed(stderr: str) -> dict[str, str]:
 
 
 def test_a_raising_job_and_a_killed_worker_lose_nothing_else_and_resume_finishes_the_sweep(cli):
-    # The default launcher (joblib, loky worker processes). A killed worker makes joblib abandon
+    # The default launcher (a pool of worker processes). A killed worker makes the pool abandon
     # the whole batch, so jobs not yet started are left missing, never half-written: which ones
     # depends on timing, so the test checks what every job left rather than a fixed list.
     seeds = "seed=" + ",".join(map(str, SEEDS))
@@ -166,7 +166,7 @@ def test_a_raising_job_and_a_killed_worker_lose_nothing_else_and_resume_finishes
     assert proc.returncode == 1, proc.stderr
     sweep = only_sweep(cli.root)
     first = statuses(sweep)
-    # When joblib abandons the batch it terminates the other workers too; one caught saving
+    # When the pool abandons the batch it terminates the other workers too; one caught saving
     # leaves a hidden .incomplete directory, which the report lists and never reads.
     leftovers = {job for job, s in first.items() if s == "incomplete"}
     assert all(job.startswith(".seed=") and job.endswith(".incomplete") for job in leftovers)
@@ -302,7 +302,7 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="re
 
 @linux_only
 def test_workers_stop_when_the_sweep_process_is_killed(cli):
-    # The default launcher (joblib's loky workers): two jobs run for minutes; the sweep's own
+    # The default launcher (its pool's workers): two jobs run for minutes; the sweep's own
     # process is killed with SIGKILL (no handler, no clean-up of its own can run).
     proc = cli.popen("run", "-m", "-q", "--no-report", "hydra.launcher.n_jobs=2", *TINY,
                      "seed=0,1,2,3", faults={s: "sleep" for s in range(4)})

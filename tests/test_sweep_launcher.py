@@ -1,0 +1,97 @@
+"""The sweep's machinery at the engine's speed: each job's config composed once per choice of
+config groups, checked once per config, written with libyaml, and the same as before.
+
+Every shortcut is checked against what it replaces: Hydra's own composition of each job,
+OmegaConf's own YAML text, a full validation.
+"""
+
+import dataclasses
+import json
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from crmsim import api, validation
+from crmsim import config as config_mod
+from crmsim.cli import main
+from crmsim.compose import JobComposer
+from crmsim.errors import ConfigError
+from crmsim.result import config_hash, yaml_text
+
+JOBS = [
+    ["policy=idic", "seed=3", "market.n_people=300"],
+    ["policy=idic", "seed=4", "market.n_people=300"],          # shares idic's composition
+    ["policy=qci", "seed=4", "market.n_people=300"],
+    ["policy=qci", "seed=5", "market.n_people=300", "+study.note=x"],   # an added key
+    ["policy=qci", "seed=5", "market.n_people=400", "network=scale_free"],
+]
+
+
+def test_each_job_is_composed_exactly_as_hydra_composes_it():
+    config_mod.register_schema()
+    with api._hydra_context():
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(
+            config_name="config", run_mode=RunMode.MULTIRUN,
+            overrides=["experiment=compare_policies", "hydra.sweep.dir=/tmp/crmsim-compose-test",
+                       "hydra.sweep.subdir=${hydra.job.override_dirname}"])
+        composer = JobComposer(loader, master)
+        for job in JOBS:
+            fast = composer(job)
+            hydra = loader.load_sweep_config(master, job)
+            assert OmegaConf.to_container(fast, resolve=False) == \
+                OmegaConf.to_container(hydra, resolve=False), job
+            assert OmegaConf.get_type(fast, "hydra") is OmegaConf.get_type(hydra, "hydra")
+            assert OmegaConf.is_struct(fast) == OmegaConf.is_struct(hydra)
+        # Jobs that pick the same options were composed once, with their values set after.
+        assert len(composer._bases) == 3
+
+
+@pytest.mark.parametrize("overrides", [[], ["policy=gartner", "market.purchase.kind=noncontractual"],
+                                       ["study.name='1e5'"], ["study.name='yes'"],
+                                       ["study.name='x:y: é \"q\" '"]])
+def test_config_text_and_hash_are_omegaconfs_own(overrides):
+    cfg = api.load_config(overrides)
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    assert yaml_text(plain) == OmegaConf.to_yaml(cfg, resolve=True)
+    without_study = {k: v for k, v in plain.items() if k != "study"}
+    assert yaml_text(without_study, sort_keys=True) == \
+        OmegaConf.to_yaml(OmegaConf.create(without_study), sort_keys=True)
+    assert config_hash(cfg) == config_hash(plain)
+
+
+def test_a_config_differing_only_by_seed_is_checked_again_and_typed_the_same():
+    cfg = api.load_config(["policy=value_chain", "market.n_people=500"])
+    first = validation.validate(cfg)
+    cfg.seed = 17
+    again = validation.validate(cfg)            # from the cache of checked configs
+    assert again.seed == 17 and first.seed == 0
+    assert dataclasses.replace(again, seed=0) == first
+    assert again.policy is not first.policy     # a copy: a run cannot change another's config
+    cfg.seed = -1                               # the seed's own constraint still applies
+    with pytest.raises(ConfigError, match="seed"):
+        validation.validate(cfg)
+    # A changed value is a different config: checked in full.
+    cfg.seed = 2
+    cfg.market.n_people = 0
+    with pytest.raises(ConfigError, match="market.n_people"):
+        validation.validate(cfg)
+
+
+def test_every_job_of_a_parallel_sweep_records_its_simulation_time(tmp_path):
+    code = main(["run", "-m", "-q", "--no-report", "market.n_people=300", "sim.steps=4",
+                 "policy=transactional,qci", "seed=0,1", "hydra.launcher.n_jobs=2"])
+    assert code == 0
+    (sweep,) = (tmp_path / "results" / "runs").iterdir()
+    docs = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
+    assert len(docs) == 4 and {d["status"] for d in docs} == {"ok"}
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    assert manifest["launcher"] == "PoolLauncher"
+    for doc in docs:
+        timing = doc["timing"]
+        assert 0 < timing["simulation_cpu_s"] and 0 < timing["simulation_wall_s"]
+        # The hash a job files under is the hash of the config it saved.
+        saved = OmegaConf.load(sweep / doc["job"]["dir"] / "config.yaml")
+        assert doc["config_hash"] == config_hash(saved)
