@@ -215,7 +215,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             _check_writable(root)
         cal = calibrate.calibrate(args.data, period=args.period, setting=args.setting,
                                   overrides=ov.resolve_paths(args.overrides), stage_b=args.stage_b,
-                                  trials=args.trials, seeds=args.seeds, bands=args.bands)
+                                  trials=args.trials, seeds=args.seeds, bands=args.bands,
+                                  posterior=args.posterior, simulations=args.simulations)
     except ConfigError as err:
         return _fail(err)
     from . import layout
@@ -264,6 +265,11 @@ def add_calibrate_command(sub) -> None:
                      "for every candidate (default 2)")
     cal.add_argument("--bands", type=int, default=0, help="seeds of the calibrated market "
                      "simulated for the report's observed-vs-simulated band (default 0: none)")
+    cal.add_argument("--posterior", metavar="sbi", help="with --stage-b: a posterior by "
+                     "simulation-based inference (neural posterior estimation with the sbi "
+                     'package) instead of the Optuna search; needs pip install "crmsim[calibrate-sbi]"')
+    cal.add_argument("--simulations", type=int, default=100, help="with --posterior sbi: draws "
+                     "of the prior simulated, each on --seeds seeds (default 100)")
     cal.set_defaults(func=cmd_calibrate)
 
 
