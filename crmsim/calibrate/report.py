@@ -158,6 +158,8 @@ def _holdout_section(a, out: Path) -> list[str]:
                 "log with at least 50 customers in its first half."]
     if h["kind"] == "bgnbd":
         return _bgnbd_holdout(h, out)
+    if h["kind"] == "subscription":
+        return _subscription_holdout(a, h, out)
     rows = h["rows"]
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot([r[0] for r in rows], [r[1] for r in rows], "o", ms=3, color="k", label="observed")
@@ -169,6 +171,26 @@ def _holdout_section(a, out: Path) -> list[str]:
             f"{h['beta']:.3g}) predicts the pooled survival of periods {rows[0][0]}-{rows[-1][0]} "
             f"with mean absolute error {h['mean_abs_error']:.4f} (largest {h['max_abs_error']:.4f}).",
             "", f"![holdout]({HOLDOUT_PLOT})"]
+
+
+def _subscription_holdout(a, h: dict, out: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    t, obs, pred, sd = (np.array(c) for c in zip(*h["rows"], strict=True))
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot(t, obs, "o", ms=3, color="k", label="observed")
+    ax.plot(t, pred, label=f"sBG fitted on {a.period}s 0-{h['fit_periods'] - 1}")
+    ax.fill_between(t, pred - est.Z95 * sd, pred + est.Z95 * sd, alpha=0.3, label="95% band")
+    ax.set_xlabel(f"{a.period}s since the log's start")
+    ax.set_ylabel(f"customers of {a.period}s 0-{h['fit_periods'] - 1} still paying")
+    _save(fig, ax, out / HOLDOUT_PLOT)
+    return [f"sBG fitted on the log's first {h['fit_periods']} {a.period}s only (the cohorts as "
+            f"they stood then; alpha {h['alpha']:.3g}, beta {h['beta']:.3g}) predicts how many of "
+            f"its {h['customers']:,} customers still paying at its end pay in each later {a.period} "
+            f"({t[0]:.0f}-{t[-1]:.0f}): mean absolute error {h['mean_rel_error']:.1%} of the "
+            f"observed (largest {h['max_rel_error']:.1%}); {h['inside']:.0%} of the {a.period}s within "
+            "the 95% band (the customers' binomial sampling plus the fit's uncertainty).", "",
+            f"![holdout]({HOLDOUT_PLOT})"]
 
 
 def _bgnbd_holdout(h: dict, out: Path) -> list[str]:
