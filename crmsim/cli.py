@@ -425,9 +425,26 @@ def _version() -> str:
     return f"crmsim {__version__}"
 
 
+# Commands whose overrides may stand anywhere among the options: argparse alone takes the
+# positionals of one run of words only (`DATA a=1 --out DIR b=2` would leave b=2 unrecognised).
+MIXED_OVERRIDES = ("calibrate",)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, with the overrides of ``MIXED_OVERRIDES`` commands gathered wherever
+    they stand (in their order); anything else unrecognised is refused as before."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) in MIXED_OVERRIDES \
+            and not any(e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -178,6 +178,23 @@ def test_bad_arguments_are_refused(tmp_path, capsys, args, shown):
     assert not out.exists()
 
 
+def test_overrides_and_options_mix_in_any_order(tmp_path, capsys):
+    from crmsim.cli import _parse, build_parser
+
+    args = _parse(build_parser(), ["calibrate", "d.csv", "a=1", "--out", "X", "b=2", "--stage-b",
+                                   "--period", "week", "c.d=3"])
+    assert (args.data, args.overrides, args.out, args.period, args.stage_b) == \
+        ("d.csv", ["a=1", "b=2", "c.d=3"], "X", "week", True)
+    with pytest.raises(SystemExit):          # an unknown option is still refused
+        _parse(build_parser(), ["calibrate", "d.csv", "--out", "X", "a=1", "--bogus"])
+    with pytest.raises(SystemExit):          # and other commands keep argparse's rules
+        _parse(build_parser(), ["report", "DIR", "--no-plots", "extra"])
+    # an override after the options reaches the config check (exit 2, the key named)
+    out = tmp_path / "out"
+    assert main(["calibrate", str(EXAMPLES / "cohorts.csv"), "--out", str(out), "market.churn.alfa=1"]) == 2
+    assert "market.churn.alfa" in capsys.readouterr().err and not out.exists()
+
+
 def test_a_folder_that_holds_something_is_never_written(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
