@@ -74,7 +74,7 @@ def run(data: Data, setting: str, period: str, period_days: float, seed: int = 0
             _purchase(a, data)
         else:
             _spend(a, data, seed)
-        _bass(a, data, period_days)
+        _bass(a, data, period_days, seed)
     return a
 
 
@@ -265,7 +265,7 @@ def _spend(a: StageA, data: Data, seed: int) -> None:
                    "customers who paid fewer than three times are left out.")
 
 
-def _bass(a: StageA, data: Data, period_days: float) -> None:
+def _bass(a: StageA, data: Data, period_days: float, seed: int = 0) -> None:
     t_end, new = first_purchases(data.log, period_days)
     a.bass_series = (t_end, new)
     later = new[1:]
@@ -280,7 +280,7 @@ def _bass(a: StageA, data: Data, period_days: float) -> None:
                        "with new customers.")
         return
     try:
-        a.fits["bass"] = est.fit_bass(t_end, new)
+        a.fits["bass"] = est.fit_bass(t_end, new, np.random.default_rng(seed))
     except (RuntimeError, ValueError, optimize.OptimizeWarning) as err:
         a.notes.append(f"Bass p and q not fitted: the least-squares fit did not converge ({err}).")
         return
