@@ -215,7 +215,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             _check_writable(root)
         cal = calibrate.calibrate(args.data, period=args.period, setting=args.setting,
                                   overrides=ov.resolve_paths(args.overrides), stage_b=args.stage_b,
-                                  trials=args.trials, seeds=args.seeds, bands=args.bands)
+                                  trials=args.trials, seeds=args.seeds, bands=args.bands,
+                                  posterior=args.posterior, simulations=args.simulations)
     except ConfigError as err:
         return _fail(err)
     from . import layout
@@ -264,6 +265,11 @@ def add_calibrate_command(sub) -> None:
                      "for every candidate (default 2)")
     cal.add_argument("--bands", type=int, default=0, help="seeds of the calibrated market "
                      "simulated for the report's observed-vs-simulated band (default 0: none)")
+    cal.add_argument("--posterior", metavar="sbi", help="with --stage-b: a posterior by "
+                     "simulation-based inference (neural posterior estimation with the sbi "
+                     'package) instead of the Optuna search; needs pip install "crmsim[calibrate-sbi]"')
+    cal.add_argument("--simulations", type=int, default=100, help="with --posterior sbi: draws "
+                     "of the prior simulated, each on --seeds seeds (default 100)")
     cal.set_defaults(func=cmd_calibrate)
 
 
@@ -419,9 +425,26 @@ def _version() -> str:
     return f"crmsim {__version__}"
 
 
+# Commands whose overrides may stand anywhere among the options: argparse alone takes the
+# positionals of one run of words only (`DATA a=1 --out DIR b=2` would leave b=2 unrecognised).
+MIXED_OVERRIDES = ("calibrate",)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, with the overrides of ``MIXED_OVERRIDES`` commands gathered wherever
+    they stand (in their order); anything else unrecognised is refused as before."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) in MIXED_OVERRIDES \
+            and not any(e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -25,6 +25,7 @@ from . import estimators as est
 from . import report, stage_a
 
 SETTINGS = ("contractual", "noncontractual")
+POSTERIORS = ("sbi",)
 @dataclass
 class Calibration:
     data: data_mod.Data
@@ -49,27 +50,44 @@ def check_out(out: str | Path) -> Path:
     return path
 
 
-def check_args(period: str, setting: str | None, overrides: list[str]) -> None:
+def check_args(period: str, setting: str | None, overrides: list[str], stage_b: bool = False,
+               posterior: str | None = None, simulations: int = 100) -> None:
     data_mod.period_days_of(period)
     if setting is not None and setting not in SETTINGS:
         raise ConfigError("--setting", setting, "one of " + ", ".join(SETTINGS))
+    if posterior is not None:
+        from . import posterior as post
+
+        if posterior not in POSTERIORS:
+            raise ConfigError("--posterior", posterior, "one of " + ", ".join(POSTERIORS))
+        if not stage_b:
+            raise ConfigError("--posterior", posterior, "given with --stage-b (the posterior is "
+                              "stage B's: crmsim calibrate DATA --stage-b --posterior sbi)")
+        if isinstance(simulations, bool) or not isinstance(simulations, int) \
+                or simulations < post.MIN_SIMULATIONS:
+            raise ConfigError("--simulations", simulations,
+                              f"a whole number >= {post.MIN_SIMULATIONS}")
+        post.require()
     if overrides:
         load_config(overrides)   # a bad override stops here, before anything is read
 
 
 def calibrate(path: str | Path, *, period: str = "month", setting: str | None = None,
               overrides: list[str] | tuple = (), stage_b: bool = False, trials: int = 30,
-              seeds: int = 2, bands: int = 0, n_start: int = 1000, seed: int = 0) -> Calibration:
+              seeds: int = 2, bands: int = 0, n_start: int = 1000, seed: int = 0,
+              posterior: str | None = None, simulations: int = 100) -> Calibration:
     """Calibrate to the file at ``path`` (see ``crmsim.calibrate.data``); nothing is written.
 
     ``setting`` defaults to contractual for a cohort table and non-contractual for a log.
-    ``stage_b``: also fit by simulation (``trials`` candidates on ``seeds`` seeds each).
+    ``stage_b``: also fit by simulation (``trials`` candidates on ``seeds`` seeds each);
+    with ``posterior="sbi"``, by neural posterior estimation instead (``simulations`` draws of
+    the prior on ``seeds`` seeds each; needs the calibrate-sbi extra).
     ``bands``: seeds of the calibrated market simulated for the report's observed-vs-simulated
     plot (0: none). ``overrides``: the rest of the firm's setup (policy, market size ...), used
     by every simulation.
     """
     overrides = list(overrides)
-    check_args(period, setting, overrides)
+    check_args(period, setting, overrides, stage_b, posterior, simulations)
     data = data_mod.read(path)
     if setting is None:
         setting = "contractual" if data.kind == "cohorts" else "noncontractual"
@@ -84,7 +102,7 @@ def calibrate(path: str | Path, *, period: str = "month", setting: str | None = 
     cal.seconds["stage A"] = time.perf_counter() - t0
     target = _target(cal)
     if stage_b:
-        _stage_b(cal, target, trials, seeds, n_start, seed)
+        _stage_b(cal, target, trials, seeds, n_start, seed, posterior, simulations)
     if bands and target is not None:
         from .simulate import base_config, simulate_moments
 
@@ -113,7 +131,8 @@ def _target(cal: Calibration):
     return None
 
 
-def _stage_b(cal: Calibration, target, trials: int, seeds: int, n_start: int, seed: int) -> None:
+def _stage_b(cal: Calibration, target, trials: int, seeds: int, n_start: int, seed: int,
+             posterior: str | None = None, simulations: int = 100) -> None:
     from . import simulate as sim
 
     keys = sim.STAGE_B_KEYS[cal.stage_a.setting]
@@ -123,6 +142,16 @@ def _stage_b(cal: Calibration, target, trials: int, seeds: int, n_start: int, se
         return
     fixed = {k: v for k, v in cal.values().items() if k not in keys}
     ov = _with(cal.overrides, fixed)
+    if posterior == "sbi":
+        from . import posterior as post
+
+        fitted = post.npe(target, cal.values(), ov, simulations, list(range(seeds)),
+                          n_start=n_start, seed=seed)
+        q = [fitted.quantiles(p) for p in (0.5, 0.025, 0.975)]
+        cal.estimates.update({k: est.Estimate(q[0][k], q[1][k], q[2][k], fitted.method) for k in keys})
+        cal.stage_b = fitted
+        cal.seconds["stage B"] = fitted.seconds
+        return
     fitted = sim.smm(target, cal.values(), ov, trials, list(range(seeds)), n_start=n_start, seed=seed)
     for k in keys:
         cal.estimates[k] = est.Estimate(fitted.best[k], fitted.low[k], fitted.high[k], fitted.method)

@@ -173,7 +173,10 @@ def _log(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.Timestamp, bool
 
 
 def period_index(dates: pd.Series, start: pd.Timestamp, days: float) -> np.ndarray:
-    return np.floor(((dates - start) / pd.Timedelta(days=1)).to_numpy(float) / days).astype(np.int64)
+    """The period of each date from ``start`` (0, 1, ...). A date exactly on a period's start
+    belongs to it, also when the division's rounding lands just below (crmsim's own steps of
+    365/12 days would otherwise fall into the period before, leaving one empty)."""
+    return np.floor(((dates - start) / pd.Timedelta(days=1)).to_numpy(float) / days + 1e-9).astype(np.int64)
 
 
 def cohorts_from_log(log: pd.DataFrame, days: float) -> dict:

@@ -230,9 +230,9 @@ def bass_cdf(t, p, q):
     return (1 - e) / (1 + (q / p) * e)
 
 
-def fit_bass(t_end: np.ndarray, new: np.ndarray) -> Fit:
-    """Bass p, q (per year) and the market potential m by nonlinear least squares on the new
-    adopters of each period (``new[k]`` adopted in (t_end[k-1], t_end[k]], t_end[-1] = 0)."""
+def _bass_ls(t_end: np.ndarray, new: np.ndarray):
+    """Bass m, p, q by nonlinear least squares on the new adopters per period, and curve_fit's
+    covariance of their logs."""
     t0 = np.concatenate([[0.0], t_end[:-1]])
 
     def model(_, log_m, log_p, log_q):
@@ -241,13 +241,54 @@ def fit_bass(t_end: np.ndarray, new: np.ndarray) -> Fit:
 
     total = float(new.sum())
     start = (np.log(total * 1.5), np.log(0.03), np.log(0.4))
-    z, zcov = optimize.curve_fit(model, t_end, new.astype(float), p0=start, maxfev=20000)
+    return optimize.curve_fit(model, t_end, new.astype(float), p0=start, maxfev=20000)
+
+
+def bass_paths(m: int, p: float, q: float, dt: float, periods: int, n: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """``n`` paths of new adopters per period of the stochastic Bass process crmsim simulates:
+    each of the m - N(t) prospects adopts within the period with the Bass probability given the
+    adopted share at its start (``crmsim.behavior.adoption.bass_step_probability``)."""
+    from ..behavior.adoption import bass_step_probability
+
+    out = np.zeros((n, periods), dtype=np.int64)
+    adopted = np.zeros(n, dtype=np.int64)
+    for k in range(periods):
+        prob = bass_step_probability(adopted / m, p, q, dt)
+        out[:, k] = rng.binomial(m - adopted, prob)
+        adopted += out[:, k]
+    return out
+
+
+def fit_bass(t_end: np.ndarray, new: np.ndarray, rng: np.random.Generator | None = None,
+             n_boot: int = 200) -> Fit:
+    """Bass p, q (per year) and the market potential m by nonlinear least squares on the new
+    adopters of each period (``new[k]`` adopted in (t_end[k-1], t_end[k]], t_end[-1] = 0), on
+    periods of equal length. 95% intervals (log scale) from a parametric bootstrap: ``n_boot``
+    paths of the fitted stochastic Bass process, each refitted. Least squares' own covariance
+    treats the periods as independent, but in a finite market the imitation carries each
+    period's chance into the next, and its intervals covered too rarely (docs/calibrate.md);
+    with ``rng=None``, that covariance."""
+    z, zcov = _bass_ls(t_end, new)
     theta = np.exp(z)
+    how = "curve_fit's covariance"
+    if rng is not None:
+        m = max(int(round(theta[0])), int(new.sum()))
+        paths = bass_paths(m, theta[1], theta[2], float(t_end[0]), new.size, n_boot, rng)
+        boot = []
+        for path in paths:
+            try:
+                boot.append(_bass_ls(t_end, path)[0])
+            except (RuntimeError, ValueError, optimize.OptimizeWarning):
+                continue                     # a path the fit does not converge on
+        if len(boot) >= n_boot // 2:
+            zcov = np.cov(np.array(boot).T)
+            how = f"a parametric bootstrap of the stochastic Bass process ({len(boot)} paths refitted)"
     cov = zcov * np.outer(theta, theta)          # delta method: d theta = theta d log theta
     keys = ("market_potential", "adoption.innovation", "adoption.imitation")
     method = ("Bass model, nonlinear least squares on new adopters per period "
-              "(scipy.optimize.curve_fit), 95% interval from its covariance, log scale")
-    return Fit(estimates(keys, theta, cov, method), cov, int(total))
+              f"(scipy.optimize.curve_fit), 95% interval from {how}, log scale")
+    return Fit(estimates(keys, theta, cov, method), cov, int(new.sum()))
 
 
 def correlation(cov: np.ndarray) -> np.ndarray:

@@ -10,10 +10,12 @@ import numpy as np
 from .. import layout
 from . import estimators as est
 from . import stage_a
+from .posterior import Posterior
 
 FIT_PLOT = "fit.png"
 HOLDOUT_PLOT = "holdout.png"
 BASS_PLOT = "bass.png"
+POSTERIOR_PLOT = "posterior.png"
 
 
 def _save(fig, ax, path: Path) -> None:
@@ -56,6 +58,8 @@ def write(cal, out: Path) -> None:
     L += _holdout_section(a, out)
     if "bass" in a.fits or a.bass_series is not None:
         L += _bass_section(a, out)
+    if isinstance(cal.stage_b, Posterior):
+        L += _posterior_section(cal, out)
     L += ["", "## Identifiability", ""]
     left = [k for k in stage_a.CALIBRATED_KEYS[a.setting] if k not in cal.estimates]
     L.append("Left at their documented defaults (configs/market/default.yaml, "
@@ -76,7 +80,7 @@ def write(cal, out: Path) -> None:
     L += ["", "Strongly correlated estimates (|correlation| >= "
           f"{stage_a.STRONG_CORRELATION}: the data pin down a combination better than each alone): "
           + ("; ".join(pairs) if pairs else "none") + "."]
-    if cal.stage_b is not None:
+    if cal.stage_b is not None and not isinstance(cal.stage_b, Posterior):
         b = cal.stage_b
         L += ["", f"Stage B refitted {', '.join(f'`{k}`' for k in b.keys)} by simulation of the "
               f"full model (its modifiers on) with the other keys fixed at their stage A values "
@@ -154,6 +158,8 @@ def _holdout_section(a, out: Path) -> list[str]:
                 "log with at least 50 customers in its first half."]
     if h["kind"] == "bgnbd":
         return _bgnbd_holdout(h, out)
+    if h["kind"] == "subscription":
+        return _subscription_holdout(a, h, out)
     rows = h["rows"]
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot([r[0] for r in rows], [r[1] for r in rows], "o", ms=3, color="k", label="observed")
@@ -165,6 +171,26 @@ def _holdout_section(a, out: Path) -> list[str]:
             f"{h['beta']:.3g}) predicts the pooled survival of periods {rows[0][0]}-{rows[-1][0]} "
             f"with mean absolute error {h['mean_abs_error']:.4f} (largest {h['max_abs_error']:.4f}).",
             "", f"![holdout]({HOLDOUT_PLOT})"]
+
+
+def _subscription_holdout(a, h: dict, out: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    t, obs, pred, sd = (np.array(c) for c in zip(*h["rows"], strict=True))
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot(t, obs, "o", ms=3, color="k", label="observed")
+    ax.plot(t, pred, label=f"sBG fitted on {a.period}s 0-{h['fit_periods'] - 1}")
+    ax.fill_between(t, pred - est.Z95 * sd, pred + est.Z95 * sd, alpha=0.3, label="95% band")
+    ax.set_xlabel(f"{a.period}s since the log's start")
+    ax.set_ylabel(f"customers of {a.period}s 0-{h['fit_periods'] - 1} still paying")
+    _save(fig, ax, out / HOLDOUT_PLOT)
+    return [f"sBG fitted on the log's first {h['fit_periods']} {a.period}s only (the cohorts as "
+            f"they stood then; alpha {h['alpha']:.3g}, beta {h['beta']:.3g}) predicts how many of "
+            f"its {h['customers']:,} customers still paying at its end pay in each later {a.period} "
+            f"({t[0]:.0f}-{t[-1]:.0f}): mean absolute error {h['mean_rel_error']:.1%} of the "
+            f"observed (largest {h['max_rel_error']:.1%}); {h['inside']:.0%} of the {a.period}s within "
+            "the 95% band (the customers' binomial sampling plus the fit's uncertainty).", "",
+            f"![holdout]({HOLDOUT_PLOT})"]
 
 
 def _bgnbd_holdout(h: dict, out: Path) -> list[str]:
@@ -200,3 +226,52 @@ def _bass_section(a, out: Path) -> list[str]:
     ax.set_ylabel("customers (cumulative)")
     _save(fig, ax, out / BASS_PLOT)
     return ["", "## Acquisition", "", f"![bass]({BASS_PLOT})"]
+
+
+def _posterior_section(cal, out: Path) -> list[str]:
+    """Stage B's posterior by simulation-based inference: marginals and correlation."""
+    import matplotlib.pyplot as plt
+    from matplotlib import ticker
+
+    p = cal.stage_b
+    sa = cal.stage_a.estimates()
+    fig, axes = plt.subplots(1, len(p.keys), figsize=(3.4 * len(p.keys), 3.2))
+    for i, (k, ax) in enumerate(zip(p.keys, np.atleast_1d(axes), strict=True)):
+        bins = np.geomspace(p.prior_low[k], p.prior_high[k], 41)
+        ax.hist(p.samples[:, i], bins=bins, density=True, color="C0", alpha=0.6,
+                label="posterior (median, 95%)")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        for q, style in ((0.025, ":"), (0.5, "-"), (0.975, ":")):
+            ax.axvline(np.quantile(p.samples[:, i], q), color="C0", ls=style)
+        ax.axvline(sa[k].value, color="k", ls="--", label="stage A")
+        ax.set_xlim(p.prior_low[k], p.prior_high[k])
+        ax.set_xlabel(k)
+        ax.legend(fontsize=7)
+    axes_first = np.atleast_1d(axes)[0]
+    axes_first.set_ylabel("density (the x range is the prior's)")
+    fig.tight_layout()
+    fig.savefig(out / POSTERIOR_PLOT, dpi=100)
+    plt.close(fig)
+    c = p.correlation()
+    pairs = [f"`{p.keys[i]}` and `{p.keys[j]}` {c[i, j]:+.2f}"
+             for i in range(len(p.keys)) for j in range(i + 1, len(p.keys))]
+    L = ["", "## Stage B posterior (simulation-based inference)", "",
+         f"Neural posterior estimation (sbi) of {', '.join(f'`{k}`' for k in p.keys)}: "
+         f"{p.simulations} draws of the prior (log-uniform over the plotted range, "
+         f"{np.sqrt(p.prior_high[p.keys[0]] / p.prior_low[p.keys[0]]):.3g}x either side of stage A's "
+         f"value), each simulated on seeds {p.seeds} ({p.n_people:,} people), "
+         "moments plus Gaussian noise of the data's and the simulation's sampling variance; "
+         f"{p.seconds:.0f} s ({p.seconds_simulating:.0f} s simulating). The value is the "
+         "posterior median, the interval its 2.5 and 97.5% quantiles (method `sbi-npe`).", "",
+         f"Posterior correlation: {'; '.join(pairs)}. The closest of the simulations is at "
+         f"distance {p.closest:.1f} over {p.n_moments} moments (about chi-square at a "
+         "well-fitting model: much more means the model cannot reproduce the data, and the "
+         "posterior extrapolates)."]
+    edge = p.at_edge()
+    if edge:
+        L += ["", "The interval of " + ", ".join(f"`{k}`" for k in edge) + " reaches the edge of "
+              "the prior: the prior, not the data, bounds it there."]
+    return [*L, "", f"![posterior]({POSTERIOR_PLOT})"]

@@ -162,13 +162,23 @@ def simulate_moments(target: Target, values: dict, base, seeds: list[int]) -> np
     return np.array(out)
 
 
+def variance(target: Target, n_sim: int) -> np.ndarray:
+    """The variance of each moment's difference, simulated minus observed: the data's binomial
+    variance plus the simulation's (``n_sim`` simulated customers at the start, over all seeds)."""
+    n = max(n_sim, 1) * (target.at_risk if target.at_risk is not None else 1.0)
+    return target.se**2 + np.maximum(target.observed * (1 - target.observed), 1e-4) / np.maximum(n, 1)
+
+
+def simulated_customers(base, seeds: list[int]) -> int:
+    """Customers at the start of a candidate's simulations, over all its seeds."""
+    return round(int(base.market.n_people) * float(base.market.initial_customer_share)) * len(seeds)
+
+
 def distance(sim: np.ndarray, target: Target, n_sim: int) -> float:
     """Sum of squared differences between the mean simulated and the observed moments, each
     over its variance (the data's plus the simulation's); about chi-square at the truth."""
     m = sim.mean(axis=0)
-    n = max(n_sim, 1) * (target.at_risk if target.at_risk is not None else 1.0)
-    var = target.se**2 + np.maximum(target.observed * (1 - target.observed), 1e-4) / np.maximum(n, 1)
-    return float(((m - target.observed) ** 2 / var).sum())
+    return float(((m - target.observed) ** 2 / variance(target, n_sim)).sum())
 
 
 # Candidates within the chi-square window of the best needed to report an interval.
@@ -196,7 +206,7 @@ def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: l
     keys = STAGE_B_KEYS[target.setting]
     base = base_config(target, overrides, n_start)
     n_people = int(base.market.n_people)
-    n_sim = round(n_people * float(base.market.initial_customer_share)) * len(seeds)
+    n_sim = simulated_customers(base, seeds)
     history: list[tuple[dict, float]] = []
 
     def objective(trial: optuna.Trial) -> float:

@@ -64,7 +64,8 @@ def run(data: Data, setting: str, period: str, period_days: float, seed: int = 0
         a.sizes["customers in the cohorts"] = a.fits["sbg"].n
         a.sizes["cohorts"] = len(a.cohorts)
         a.sizes[f"periods ({period}s), longest cohort"] = max(len(c) for c in a.cohorts.values()) - 1
-        a.holdout = sbg_holdout(a.cohorts, years)
+        a.holdout = sbg_holdout(a.cohorts, years) if data.kind == "cohorts" \
+            else subscription_holdout(data.log, period_days)
     if data.kind == "log":
         log = data.log
         a.sizes["transactions"] = len(log)
@@ -73,7 +74,7 @@ def run(data: Data, setting: str, period: str, period_days: float, seed: int = 0
             _purchase(a, data)
         else:
             _spend(a, data, seed)
-        _bass(a, data, period_days)
+        _bass(a, data, period_days, seed)
     return a
 
 
@@ -111,6 +112,64 @@ def sbg_holdout(cohorts: dict, years: float) -> dict | None:
     err = np.array([p - o for _, o, p in rows])
     return {"kind": "sbg", "fit_periods": cut, "rows": rows, "mean_abs_error": float(np.mean(np.abs(err))),
             "max_abs_error": float(np.max(np.abs(err))), "alpha": alpha, "beta": beta}
+
+
+def subscription_holdout(log: pd.DataFrame, period_days: float) -> dict | None:
+    """A subscription log cut in time: sBG fitted on the cohorts of the log's first half (as
+    the firm saw them then: those paying in its last period still active), predicting how many
+    of those customers still pay in each later period of the log, with a 95% band (binomial
+    sampling of the customers plus the fit's uncertainty, by the delta method on the log
+    scale)."""
+    from .data import period_index
+
+    k = period_index(log["date"], log["date"].min(), period_days)
+    end = int(k.max())
+    cut = (end + 1) // 2                     # the first period left out of the fit
+    if cut < 3:
+        return None
+    early = cohorts_from_log(log[k < cut], period_days)
+    if not early or not _lost_any(early):
+        return None
+    last = int(k[k < cut].max())             # the early log's last period
+    years = period_days / YEAR_DAYS
+    try:
+        f = est.fit_sbg(early, years)
+    except est.NotIdentified:
+        return None
+    theta = np.array([f.estimates[x].value for x in ("market.churn.alpha", "market.churn.beta")])
+    full = cohorts_from_log(log, period_days)
+    # cohort c (its first period) had n customers paying in the early log's last period
+    start = {int(c.split()[-1]): int(n[-1]) for c, n in early.items()}
+    periods = np.arange(last + 1, end + 1)
+
+    def predict(th):
+        out = np.zeros(periods.size)
+        for c, n in start.items():
+            s0 = est.sbg_survival(th[0], th[1], (last - c) * years)
+            out += n * est.sbg_survival(th[0], th[1], (periods - c) * years) / s0
+        return out
+
+    pred = predict(theta)
+    obs = np.zeros(periods.size)
+    for c in start:
+        obs += full[f"period {c}"][periods - c]
+    # the fit's uncertainty: gradient in log alpha, log beta (central differences) and the
+    # covariance carried to the log scale
+    z_cov = f.cov / np.outer(theta, theta)
+    h = 1e-4
+    grad = np.array([(predict(theta * np.exp(h * e)) - predict(theta * np.exp(-h * e))) / (2 * h)
+                     for e in np.eye(2)])
+    var_fit = np.einsum("ip,ij,jp->p", grad, z_cov, grad)
+    # binomial: each of the n still paying stays with (about) the same conditional survival
+    var_bin = pred * (1 - pred / max(sum(start.values()), 1))
+    sd = np.sqrt(var_fit + var_bin)
+    rows = [(int(t), float(o), float(p), float(s)) for t, o, p, s in zip(periods, obs, pred, sd, strict=True)]
+    rel = np.abs(pred - obs) / np.maximum(obs, 1)
+    return {"kind": "subscription", "fit_periods": last + 1, "rows": rows,
+            "customers": int(sum(start.values())),
+            "alpha": float(theta[0]), "beta": float(theta[1]),
+            "mean_rel_error": float(rel.mean()), "max_rel_error": float(rel.max()),
+            "inside": float(np.mean(np.abs(pred - obs) <= est.Z95 * sd))}
 
 
 def pooled_survival(cohorts: dict, k: int) -> float:
@@ -206,7 +265,7 @@ def _spend(a: StageA, data: Data, seed: int) -> None:
                    "customers who paid fewer than three times are left out.")
 
 
-def _bass(a: StageA, data: Data, period_days: float) -> None:
+def _bass(a: StageA, data: Data, period_days: float, seed: int = 0) -> None:
     t_end, new = first_purchases(data.log, period_days)
     a.bass_series = (t_end, new)
     later = new[1:]
@@ -221,7 +280,7 @@ def _bass(a: StageA, data: Data, period_days: float) -> None:
                        "with new customers.")
         return
     try:
-        a.fits["bass"] = est.fit_bass(t_end, new)
+        a.fits["bass"] = est.fit_bass(t_end, new, np.random.default_rng(seed))
     except (RuntimeError, ValueError, optimize.OptimizeWarning) as err:
         a.notes.append(f"Bass p and q not fitted: the least-squares fit did not converge ({err}).")
         return
