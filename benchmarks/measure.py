@@ -52,6 +52,7 @@ def measure_engine(people: int, checkpoints: list[int], overrides: list[str]) ->
             records.append(_record("vectorised", people, t, built, clock.since(built), baseline))
     for r in records:
         r["policy"] = cfg.policy.name
+        r["threads"] = model.workers.threads
     return records
 
 
@@ -124,6 +125,9 @@ def _record(impl: str, people: int, steps: int, built: tuple[float, float],
 
 def main(argv: list[str] | None = None) -> None:
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
+    if spec.get("threads"):
+        # Read when the model is built (crmsim/parallel.py); unset: every available core.
+        os.environ["CRMSIM_THREADS"] = str(spec["threads"])
     if spec["implementation"] == "vectorised":
         records = measure_engine(spec["people"], spec["checkpoints"], spec.get("overrides", []))
     else:
