@@ -45,11 +45,13 @@ def measure_engine(people: int, checkpoints: list[int], overrides: list[str]) ->
     clock = Clock()
     model = crmsim.CRMModel(cfg)
     built = clock.lap()
+    main0 = time.thread_time()   # this thread alone: with workers, the step's critical path
     records = []
     for t in range(1, steps + 1):
         model.step()
         if t in checkpoints:
             records.append(_record("vectorised", people, t, built, clock.since(built), baseline))
+            records[-1]["steps_main_cpu_s"] = round(time.thread_time() - main0, 3)
     for r in records:
         r["policy"] = cfg.policy.name
         r["threads"] = model.workers.threads
