@@ -22,9 +22,13 @@ for its hand-over (and a sweep already keeps the cores busy with whole runs).
 
 from __future__ import annotations
 
+import itertools
 import os
+import queue
+import threading
+import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -57,13 +61,54 @@ def threads_wanted() -> int:
     return threads
 
 
+NOW, LATER = 0, 1   # job priorities: what the model waits for, then draws for the next step
+
+
+class _Pool:
+    """Worker threads taking jobs by priority (``NOW`` before ``LATER``), then in order.
+
+    A step's element-wise blocks are needed at once, the next step's draws only later, so a
+    worker helps with the blocks first and draws while the model works on its own. The threads
+    end when the pool is garbage-collected."""
+
+    def __init__(self, threads: int) -> None:
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        for _ in range(threads):
+            threading.Thread(target=_serve, args=(self._jobs,), name="crmsim-worker",
+                             daemon=True).start()
+        weakref.finalize(self, _stop, self._jobs, threads)
+
+    def submit(self, job: Callable[[], object], priority: int) -> Future:
+        future: Future = Future()
+        self._jobs.put((priority, next(self._order), future, job))
+        return future
+
+
+def _serve(jobs: queue.PriorityQueue) -> None:
+    while True:
+        _, _, future, job = jobs.get()
+        if future is None:
+            return
+        if future.set_running_or_notify_cancel():   # False: cancelled, the caller ran it
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to whoever waits for the result
+                future.set_exception(exc)
+        del future, job   # an idle worker must not keep a model alive
+
+
+def _stop(jobs: queue.PriorityQueue, threads: int) -> None:
+    for i in range(threads):
+        jobs.put((LATER + 1, i, None, None))
+
+
 class Workers:
     """A model's threads: the calling thread plus ``threads - 1`` workers (none for one)."""
 
     def __init__(self, threads: int) -> None:
         self.threads = max(int(threads), 1)
-        self._pool = (ThreadPoolExecutor(self.threads - 1, thread_name_prefix="crmsim")
-                      if self.threads > 1 else None)
+        self._pool = _Pool(self.threads - 1) if self.threads > 1 else None
 
     @classmethod
     def for_people(cls, n: int) -> Workers:
@@ -74,7 +119,7 @@ class Workers:
         calling thread runs the first and any that no worker has started by then."""
         if self._pool is None or len(jobs) < 2:
             return [job() for job in jobs]
-        futures = [self._pool.submit(job) for job in jobs[1:]]
+        futures = [self._pool.submit(job, NOW) for job in jobs[1:]]
         results = [jobs[0]()]
         for job, future in zip(jobs[1:], futures, strict=True):
             results.append(job() if future.cancel() else future.result())
@@ -102,9 +147,10 @@ class Workers:
             return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
         return np.concatenate(parts)
 
-    def submit(self, job: Callable[[], object]) -> Future | None:
-        """Start ``job`` on a worker (None with one thread: nothing is started)."""
-        return self._pool.submit(job) if self._pool is not None else None
+    def later(self, job: Callable[[], object]) -> Future | None:
+        """Start ``job`` on a worker when it has nothing more urgent to do (None with one
+        thread: nothing is started)."""
+        return self._pool.submit(job, LATER) if self._pool is not None else None
 
     def __getstate__(self) -> dict:
         return {"threads": self.threads}
@@ -131,7 +177,7 @@ class Ahead:
 
     def take(self):
         block = self._next.result() if self._next is not None else self._make()
-        self._next = self._workers.submit(self._make)
+        self._next = self._workers.later(self._make)
         return block
 
     def __getstate__(self) -> dict:

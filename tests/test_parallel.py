@@ -72,3 +72,29 @@ def test_small_markets_stay_on_one_thread(monkeypatch):
     monkeypatch.setenv(parallel.THREADS_ENV, "2")
     assert parallel.Workers.for_people(parallel.MIN_PEOPLE - 1).threads == 1
     assert parallel.Workers.for_people(parallel.MIN_PEOPLE).threads == 2
+
+
+def test_worker_threads_end_with_their_model():
+    import gc
+    import threading
+    import time
+
+    def settled() -> int:   # threads of models made by earlier tests end after collection
+        gc.collect()
+        deadline = time.monotonic() + 5.0
+        count = threading.active_count()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if threading.active_count() == count:
+                return count
+            count = threading.active_count()
+        return count
+
+    before = settled()
+    for seed in range(5):
+        workers = parallel.Workers(2)
+        ahead = parallel.Ahead(workers, np.random.default_rng(seed), lambda rng: rng.random(4))
+        ahead.take()
+        ahead.take()   # leaves a draw made ahead, as a finished run does
+        del workers, ahead
+    assert settled() == before
