@@ -88,9 +88,10 @@ def measure_reference(people: int, steps: int, seconds: float, overrides: list[s
 class Clock:
     """Wall time and this process's CPU time (user + system) since it was made.
 
-    numpy and scipy run these models on one thread, so on an otherwise idle machine the wall
-    time equals the CPU time; when other jobs share the cores, wall time grows with the load
-    while CPU time stays close to what an idle machine would show.
+    On one thread (``CRMSIM_THREADS=1``, or a market below ``crmsim.parallel.MIN_PEOPLE``)
+    the wall time on an otherwise idle machine equals the CPU time; when other jobs share the
+    cores, wall time grows with the load while CPU time stays closer to the idle figure. With
+    two threads the CPU time is the sum over both.
     """
 
     def __init__(self) -> None:

@@ -6,9 +6,10 @@ performance targets of issue 6 with the measured numbers, and appends the rows t
 (``benchmarks/results.csv`` unless ``--out`` says otherwise), rewriting it in one atomic rename.
 
 Timing on a shared machine is noisy. Each row has the wall time and the process's CPU time
-(numpy runs on one thread, so on an idle machine the two agree; under load, wall time grows and
-CPU time stays close to the idle figure), and the 1-minute load average when it was taken. The
-speed-up over the Mesa reference is a ratio of two measurements of the same run.
+(on one thread they agree on an idle machine; under load, wall time grows and CPU time stays
+close to the idle figure), and the 1-minute load average when it was taken. The speed-up over
+the Mesa reference, and that of two threads over one (``--threads 1 2``), are ratios of
+measurements of the same run.
 """
 
 from __future__ import annotations
