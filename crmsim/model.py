@@ -58,6 +58,7 @@ def _at(x, idx):
 
 
 def _payment(buyers, late_prob, u, default_prob):
+    """``spending.payment`` with the per-person arrays first (``Workers.blockwise``)."""
     return spending.payment(buyers, late_prob, default_prob, u)
 
 

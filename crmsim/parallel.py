@@ -112,7 +112,8 @@ class Workers:
 
     @classmethod
     def for_people(cls, n: int) -> Workers:
-        return cls(threads_wanted() if n >= MIN_PEOPLE else 1)
+        wanted = threads_wanted()   # checked whatever the size: a bad value is always an error
+        return cls(wanted if n >= MIN_PEOPLE else 1)
 
     def run(self, *jobs: Callable[[], object]) -> list:
         """Run independent jobs (callables without arguments); their results in order. The

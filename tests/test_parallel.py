@@ -65,7 +65,7 @@ def test_blockwise_returns_what_the_whole_call_returns(monkeypatch):
 def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
     monkeypatch.setenv(parallel.THREADS_ENV, value)
     with pytest.raises(ConfigError, match=parallel.THREADS_ENV):
-        parallel.threads_wanted()
+        parallel.Workers.for_people(10)   # even where one thread would be used anyway
 
 
 def test_small_markets_stay_on_one_thread(monkeypatch):
@@ -98,3 +98,11 @@ def test_worker_threads_end_with_their_model():
         ahead.take()   # leaves a draw made ahead, as a finished run does
         del workers, ahead
     assert settled() == before
+
+
+def test_a_bad_thread_count_stops_the_config_before_anything_runs(monkeypatch):
+    import crmsim
+
+    monkeypatch.setenv(parallel.THREADS_ENV, "0")
+    with pytest.raises(ConfigError, match="whole number >= 1"):
+        crmsim.load_config(["market.n_people=200"])
