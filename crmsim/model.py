@@ -420,7 +420,6 @@ class CRMModel(mesa.Model):
             row["at_risk"] = int(np.count_nonzero(active))
             return Leaving(none, none)
         u_churn = self.draws["churn"].take()
-        lever = self._lever_on_hazard(actions, active)
 
         def decide(mask, satisfaction, commitment, sentiment, switching_cost, felt_price,
                    price_sensitivity, exposure, lever, base_churn, u):
@@ -442,8 +441,12 @@ class CRMModel(mesa.Model):
             return (self._contagion_exposure() * self.per_step.lapse_mean
                     if ch.contagion > 0 else 0.0)
 
-        # Independent: the contagion product on a worker while the prices are worked out.
-        felt_price, exposure = self.workers.run(partial(self._felt_price, actions), exposure_now)
+        def levers_and_prices():
+            return self._lever_on_hazard(actions, active), self._felt_price(actions)
+
+        # Independent: the contagion product on a worker while the levers and prices are
+        # worked out.
+        (lever, felt_price), exposure = self.workers.run(levers_and_prices, exposure_now)
         eligible = active & ch.enabled
         left = leaving(eligible, pop.switching_cost)
         trapped = np.zeros(pop.n, dtype=bool)
