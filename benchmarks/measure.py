@@ -45,13 +45,16 @@ def measure_engine(people: int, checkpoints: list[int], overrides: list[str]) ->
     clock = Clock()
     model = crmsim.CRMModel(cfg)
     built = clock.lap()
+    main0 = time.thread_time()   # this thread alone: with workers, the step's critical path
     records = []
     for t in range(1, steps + 1):
         model.step()
         if t in checkpoints:
             records.append(_record("vectorised", people, t, built, clock.since(built), baseline))
+            records[-1]["steps_main_cpu_s"] = round(time.thread_time() - main0, 3)
     for r in records:
         r["policy"] = cfg.policy.name
+        r["threads"] = model.workers.threads
     return records
 
 
@@ -85,9 +88,10 @@ def measure_reference(people: int, steps: int, seconds: float, overrides: list[s
 class Clock:
     """Wall time and this process's CPU time (user + system) since it was made.
 
-    numpy and scipy run these models on one thread, so on an otherwise idle machine the wall
-    time equals the CPU time; when other jobs share the cores, wall time grows with the load
-    while CPU time stays close to what an idle machine would show.
+    On one thread (``CRMSIM_THREADS=1``, or a market below ``crmsim.parallel.MIN_PEOPLE``)
+    the wall time on an otherwise idle machine equals the CPU time; when other jobs share the
+    cores, wall time grows with the load while CPU time stays closer to the idle figure. With
+    two threads the CPU time is the sum over both.
     """
 
     def __init__(self) -> None:
@@ -124,6 +128,9 @@ def _record(impl: str, people: int, steps: int, built: tuple[float, float],
 
 def main(argv: list[str] | None = None) -> None:
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
+    if spec.get("threads"):
+        # Read when the model is built (crmsim/parallel.py); unset: every available core.
+        os.environ["CRMSIM_THREADS"] = str(spec["threads"])
     if spec["implementation"] == "vectorised":
         records = measure_engine(spec["people"], spec["checkpoints"], spec.get("overrides", []))
     else:

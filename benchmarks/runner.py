@@ -6,9 +6,10 @@ performance targets of issue 6 with the measured numbers, and appends the rows t
 (``benchmarks/results.csv`` unless ``--out`` says otherwise), rewriting it in one atomic rename.
 
 Timing on a shared machine is noisy. Each row has the wall time and the process's CPU time
-(numpy runs on one thread, so on an idle machine the two agree; under load, wall time grows and
-CPU time stays close to the idle figure), and the 1-minute load average when it was taken. The
-speed-up over the Mesa reference is a ratio of two measurements of the same run.
+(on one thread they agree on an idle machine; under load, wall time grows and CPU time stays
+close to the idle figure), and the 1-minute load average when it was taken. The speed-up over
+the Mesa reference, and that of two threads over one (``--threads 1 2``), are ratios of
+measurements of the same run.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ TARGET_BYTES_PER_CUSTOMER = 1024   # peak memory above the interpreter baseline 
 TARGET_GROWTH = 12.0               # time(10**6) / time(10**5) for the same steps
 TARGET_LARGE_MB = 8192             # 10**7 x 52 completes within 8 GB
 TARGET_POLICY = 1.5                # every policy's step time within 1.5x transactional's at 10**6
+TARGET_THREADS = 1.6               # issue 18: 2 threads >= 1.6x 1 thread's speed at 10**6
 
 COLUMNS = [
     "run", "code", "implementation", "policy", "people", "steps", "build_s", "steps_s", "total_s",
     "customer_steps_per_s", "ratio_to_mesa", "build_cpu_s", "steps_cpu_s", "total_cpu_s",
     "cpu_customer_steps_per_s", "cpu_ratio_to_mesa", "baseline_rss_mb", "peak_rss_mb",
     "peak_above_baseline_mb", "bytes_per_customer", "load_avg_1min", "python", "numpy",
-    "scipy", "mesa", "cpu", "cores", "memory_gb",
+    "scipy", "mesa", "cpu", "cores", "memory_gb", "threads", "repeat", "steps_main_cpu_s",
 ]
 
 
@@ -115,6 +117,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="population size for --policies")
     p.add_argument("--policy-steps", type=int, default=26,
                    help="steps for --policies")
+    p.add_argument("--threads", type=int, nargs="*", default=[], metavar="T",
+                   help="run the vectorised engine once per thread count (CRMSIM_THREADS), "
+                        "alternating, e.g. --threads 1 2: the speed-up is measured in one run "
+                        "(none: the default, every available core)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure each vectorised size this many times (with --threads the "
+                        "thread counts alternate: 1 2 1 2 ...); the tables show every row and "
+                        "the speed-up uses the medians")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes that finish in seconds (checks that everything runs; the "
                         "numbers say nothing about the targets)")
@@ -133,6 +143,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"population sizes must be at least 2, not {n}")
     if args.steps < 1 or args.reference_steps < 1:
         p.error("--steps and --reference-steps must be at least 1")
+    if any(t < 1 for t in args.threads) or args.repeat < 1:
+        p.error("--threads and --repeat must be at least 1")
     return args
 
 
@@ -152,10 +164,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "overrides": args.overrides})
     sizes = [(n, args.steps) for n in args.people] + ([(10**7, 52)] if args.large else [])
     for n, steps in sizes:
-        print(f"  vectorised engine, {n:,} people x {steps} steps ...", flush=True)
         checkpoints = sorted({min(52, steps), steps})
-        rows += run_one({"implementation": "vectorised", "people": n,
-                         "checkpoints": checkpoints, "overrides": args.overrides})
+        for repeat in range(1, args.repeat + 1):
+            for threads in args.threads or [None]:
+                print(f"  vectorised engine, {n:,} people x {steps} steps"
+                      + (f", {threads} thread(s)" if threads else "") + " ...", flush=True)
+                timed = run_one({"implementation": "vectorised", "people": n,
+                                 "checkpoints": checkpoints, "overrides": args.overrides,
+                                 "threads": threads})
+                rows += [{**r, "repeat": repeat} for r in timed]
 
     if args.policies:
         from crmsim.api import group_options
@@ -179,6 +196,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     print()
     print(table(rows))
+    if len(set(args.threads)) > 1:
+        print()
+        print(threads_table(rows))
     if not args.smoke:
         print()
         print(targets(rows))
@@ -189,7 +209,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     """The rows as a Markdown table: wall-clock figures, then CPU-time figures in brackets."""
-    head = ("| implementation | policy | people | steps | build s | steps s | total s "
+    head = ("| implementation | policy | threads | people | steps | build s | steps s | total s "
             "| customer-steps/s | x Mesa | peak MB above baseline | bytes/customer | load |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
@@ -200,7 +220,8 @@ def table(rows: list[dict]) -> str:
 
     for r in rows:
         lines.append(
-            f"| {r['implementation']} | {r['policy']} | {r['people']:,} | {r['steps']} "
+            f"| {r['implementation']} | {r['policy']} | {r.get('threads') or ''} "
+            f"| {r['people']:,} | {r['steps']} "
             f"| {both(r['build_s'], r['build_cpu_s'], '.1f')} "
             f"| {both(r['steps_s'], r['steps_cpu_s'], '.1f')} "
             f"| {both(r['total_s'], r['total_cpu_s'], '.1f')} "
@@ -211,10 +232,67 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _by_threads(rows: list[dict]) -> dict[tuple[int, int], dict[int, list[dict]]]:
+    """The vectorised rows of each (people, steps), grouped by thread count."""
+    groups: dict[tuple[int, int], dict[int, list[dict]]] = {}
+    for r in rows:
+        if r["implementation"] == "vectorised" and r.get("threads") and not r.get("policy_comparison"):
+            groups.setdefault((r["people"], r["steps"]), {}).setdefault(r["threads"], []).append(r)
+    return groups
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def threads_speedup(rows: list[dict]) -> list[tuple[int, int, int, float, float, float]]:
+    """(people, steps, threads, wall speed-up, CPU time ratio, bound) against one thread, from
+    the median steps s of each thread count. The bound is what an idle machine could show at
+    best: the one-thread CPU time over the larger of the main thread's CPU time (the model
+    waits for its workers, never the other way round) and the CPU time over the threads."""
+    out = []
+    for (people, steps), by in sorted(_by_threads(rows).items()):
+        if 1 not in by:
+            continue
+        wall1 = _median([r["steps_s"] for r in by[1]])
+        cpu1 = _median([r["steps_cpu_s"] for r in by[1]])
+        for threads in sorted(t for t in by if t != 1):
+            wall = _median([r["steps_s"] for r in by[threads]])
+            cpu = _median([r["steps_cpu_s"] for r in by[threads]])
+            main = _median([r["steps_main_cpu_s"] for r in by[threads]])
+            out.append((people, steps, threads, wall1 / wall, cpu / cpu1,
+                        cpu1 / max(main, cpu / threads)))
+    return out
+
+
+def threads_table(rows: list[dict]) -> str:
+    """Per size and thread count: median steps s (wall and CPU), customer-steps/s, load, and
+    the speed-up over one thread (wall time, same run)."""
+    head = ("| people | steps | threads | runs | steps s | CPU s | main-thread CPU s "
+            "| customer-steps/s | load | speed-up vs 1 thread | CPU time vs 1 thread "
+            "| idle-machine bound |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    speedups = {(p, s, t): (w, c, b) for p, s, t, w, c, b in threads_speedup(rows)}
+    for (people, steps), by in sorted(_by_threads(rows).items()):
+        for threads, group in sorted(by.items()):
+            wall = _median([r["steps_s"] for r in group])
+            cpu = _median([r["steps_cpu_s"] for r in group])
+            loads = [r["load_avg_1min"] for r in group]
+            main = _median([r["steps_main_cpu_s"] for r in group])
+            w, c, b = speedups.get((people, steps, threads), (1.0, 1.0, 1.0))
+            lines.append(
+                f"| {people:,} | {steps} | {threads} | {len(group)} | {wall:.2f} | {cpu:.2f} "
+                f"| {main:.2f} | {people * steps / wall:.3g} | {min(loads):.1f}-{max(loads):.1f} "
+                f"| {w:.2f}x | {c:.2f}x | {b:.2f}x |")
+    return "\n".join(lines)
+
+
 def _find(rows: list[dict], impl: str, people: int, steps: int | None = None) -> dict | None:
     found = [r for r in rows if r["implementation"] == impl and r["people"] == people
              and (steps is None or r["steps"] == steps) and not r.get("policy_comparison")]
-    return max(found, key=lambda r: r["steps"]) if found else None
+    return max(found, key=lambda r: (r["steps"], r.get("threads") or 0)) if found else None
 
 
 def targets(rows: list[dict]) -> str:
@@ -253,6 +331,10 @@ def targets(rows: list[dict]) -> str:
             verdict(f"policy={name} step time <= 1.5x transactional at {r['people']:,}",
                     r["steps_s"] / base["steps_s"], r["steps_cpu_s"] / base["steps_cpu_s"],
                     lambda v: v <= TARGET_POLICY, "x")
+    for people, steps, threads, wall, _, _ in threads_speedup(rows):
+        if people == 10**6 and threads == 2:
+            verdict(f"2 threads >= 1.6x 1 thread at 10^6 ({steps} steps, wall time)", wall, None,
+                    lambda v: v >= TARGET_THREADS, "x")
     if len(out) == 1:
         out.append("  (none of the target sizes was run)")
     return "\n".join(out)

@@ -283,9 +283,11 @@ class Firm(mesa.Agent):
         self.floor = min(knowledge_floor, knowledge_sd)  # a floor never adds noise
 
     def observe(self, pop: Population, degree: np.ndarray, step: int, period_days: float,
-                policy_rng: np.random.Generator, margin: float, service_cost: float,
+                policy_rng: np.random.Generator | np.ndarray, margin: float, service_cost: float,
                 purchase=None) -> FirmView:
-        u, u_due = policy_rng.random((2, pop.n))
+        # The targeting uniforms, from the policy stream (or already drawn from it: (2, n)).
+        u, u_due = (policy_rng.random((2, pop.n)) if isinstance(policy_rng, np.random.Generator)
+                    else policy_rng)
         # Technology and data multiply the precision (1 / variance) of every estimate.
         precision = self.capabilities.precision()
         sd = self.knowledge_sd if precision == 1.0 else \

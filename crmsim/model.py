@@ -33,6 +33,7 @@ from .config import CRMConfig
 from .construction import UNSET, model_config
 from .firm import CAPABILITIES, Capabilities, Firm
 from .network import Network, build_network
+from .parallel import Ahead, Workers
 from .policies import Policy, make_policy
 from .population import ACTIVE, LAPSED, OUTSIDE, PROSPECT, TERMINATED, Population
 from .units import fade_per_step, step_years
@@ -54,6 +55,44 @@ DATE_ORIGIN = pd.Timestamp("2026-01-01")   # the event log's date of step 0 (doc
 def _at(x, idx):
     """``x[idx]`` for a per-person array, ``x`` itself for a number."""
     return x[idx] if np.ndim(x) else x
+
+
+def _payment(buyers, late_prob, u, default_prob):
+    """``spending.payment`` with the per-person arrays first (``Workers.blockwise``)."""
+    return spending.payment(buyers, late_prob, default_prob, u)
+
+
+def _uniforms(shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    return rng.random(shape)
+
+
+class ServiceDraws(NamedTuple):
+    """A step's draws of the service stream: for everyone, the uniforms that decide how many
+    times each person meets the firm (``meet``) and the first encounter's draws; then, for
+    encounter j >= 2, the draws for everyone with at least j - 1 Poisson encounters (who that
+    is depends on ``meet`` alone, not on the policy, so every run with this seed draws the
+    same)."""
+
+    meet: np.ndarray
+    rude: np.ndarray
+    complain: np.ndarray
+    recover: np.ndarray
+    z: np.ndarray
+    further: list            # (drawn, z, uniforms (3, drawn.size)) for j = 2, 3, ...
+
+
+def _service_draws(n: int, at_least: tuple, rng: np.random.Generator) -> ServiceDraws:
+    u_meet, u_rude, u_complain, u_recover = rng.random((4, n))
+    z = rng.standard_normal(n)
+    further = []
+    drawn = np.flatnonzero(u_meet < at_least[0])
+    for j in range(1, len(at_least)):
+        if drawn.size == 0:
+            break
+        z_k = rng.standard_normal(drawn.size)
+        further.append((drawn, z_k, rng.random((3, drawn.size))))
+        drawn = drawn[u_meet[drawn] < at_least[j]]
+    return ServiceDraws(u_meet, u_rude, u_complain, u_recover, z, further)
 
 
 class PerStep(NamedTuple):
@@ -143,6 +182,7 @@ class CRMModel(mesa.Model):
                                    c.sim.discount_rate)
         self.per_step = self._per_step_quantities()
         self._settle_initial_customers()
+        self._start_draws()
 
         self.events: list[pd.DataFrame] = []
         self.row: dict[str, float] = {}
@@ -171,6 +211,21 @@ class CRMModel(mesa.Model):
         self._stop_at_horizon()
 
     # -- the phases -------------------------------------------------------------------------
+    def _start_draws(self) -> None:
+        """The draws every step makes, stream by stream, in the order the phases take them.
+        With threads to spare (``crmsim/parallel.py``) each stream's next step is drawn by a
+        worker while the model works through this one; the numbers are the same either way."""
+        n, per_step = self.population.n, self.per_step
+        self.workers = Workers.for_people(n)
+        shapes = {"policy": (2, n), "wom": (6, n), "adoption": n, "spending": n}
+        if not self.noncontractual:
+            shapes["churn"] = n
+        self.draws = {name: Ahead(self.workers, self.streams[name], partial(_uniforms, shape))
+                      for name, shape in shapes.items()}
+        self.draws["service"] = Ahead(
+            self.workers, self.streams["service"],
+            partial(_service_draws, n, (*per_step.encounter_at_least, 0.0)))
+
     def _per_step_quantities(self) -> PerStep:
         """The one place where rates per year and durations in days become what a step of
         ``sim.period_days`` needs (``crmsim.units``)."""
@@ -204,7 +259,7 @@ class CRMModel(mesa.Model):
 
     def _policy_acts(self, row: dict) -> tuple[Actions, np.ndarray]:
         """1. The policy acts on what the firm knows (never the true state)."""
-        view = self._observe(self.steps, self.streams["policy"])
+        view = self._observe(self.steps, self.draws["policy"].take())
         actions = self.policy.decide(view, self.per_step.crm_budget, self.steps)
         terminated = self.apply_actions(actions, row)
         # What was invested in capabilities this step counts from the next.
@@ -217,12 +272,11 @@ class CRMModel(mesa.Model):
         customer meets the firm a Poisson number of times in the step (``encounter_rate`` per
         year), so a week and a month hold the same encounters per year; a contact adds one more.
         Returns the salient stories each person has to tell."""
-        pop, rng = self.population, self.streams["service"]
+        pop = self.population
         n = pop.n
         # Every stream draws for all n people, every step: one uniform decides how many times
         # each person meets the firm, and the first encounter's draws are for everyone.
-        u_meet, u_rude, u_complain, u_recover = rng.random((4, n))
-        z = rng.standard_normal(n)
+        u = self.draws["service"].take()
         active = pop.status == ACTIVE
         tally = dict.fromkeys(("encounters", "rude_incidents", "complaints", "recovered",
                                "cost_service", "destructive"), 0.0)
@@ -231,11 +285,11 @@ class CRMModel(mesa.Model):
         lift = self._effect(actions, "encounter_lift")
         contacted = lift > 0 if np.ndim(lift) else np.zeros(n, dtype=bool)
         at_least = (*self.per_step.encounter_at_least, 0.0)
-        met = active & ((u_meet < at_least[0]) | contacted)
+        met = active & ((u.meet < at_least[0]) | contacted)
         idx = np.flatnonzero(met)
-        self._encounter(idx, z[idx], u_rude[idx], u_complain[idx], u_recover[idx], actions,
+        self._encounter(idx, u.z[idx], u.rude[idx], u.complain[idx], u.recover[idx], actions,
                         tally, stories, contact=contacted[idx])
-        self._further_encounters(u_meet, at_least, active, contacted, actions, tally, stories)
+        self._further_encounters(u, at_least, active, contacted, actions, tally, stories)
         self.firm.learn(stories.encounters > 0, stories.encounters)
         if tally["encounters"]:
             # Destructive customers wear the staff down: training erodes with their share of
@@ -249,24 +303,16 @@ class CRMModel(mesa.Model):
         row["cost_complaints"] = self.cfg.firm.service.complaint_cost * row["complaints"]
         return stories
 
-    def _further_encounters(self, u_meet: np.ndarray, at_least: tuple, active: np.ndarray,
+    def _further_encounters(self, u: ServiceDraws, at_least: tuple, active: np.ndarray,
                             contacted: np.ndarray, actions: Actions, tally: dict,
                             stories: Stories) -> None:
         """Encounter j >= 2: for those with at least j Poisson encounters, or j - 1 and a
-        contact. The draws are made for everyone with at least j - 1 (who that is depends on
-        the draw alone, not on the policy), so every run with this seed draws the same."""
-        rng = self.streams["service"]
-        drawn = np.flatnonzero(u_meet < at_least[0])
-        for j in range(1, len(at_least)):
-            if drawn.size == 0:
-                break
-            z_k = rng.standard_normal(drawn.size)
-            u_k = rng.random((3, drawn.size))
-            more = u_meet[drawn] < at_least[j]
+        contact. The draws were made for everyone with at least j - 1 (``ServiceDraws``)."""
+        for j, (drawn, z_k, u_k) in enumerate(u.further, start=1):
+            more = u.meet[drawn] < at_least[j]
             meets = active[drawn] & (more | contacted[drawn])
             self._encounter(drawn[meets], z_k[meets], u_k[0][meets], u_k[1][meets],
                             u_k[2][meets], actions, tally, stories)
-            drawn = drawn[more]
 
     def _encounter(self, idx: np.ndarray, z: np.ndarray, u_rude: np.ndarray,
                    u_complain: np.ndarray, u_recover: np.ndarray, actions: Actions,
@@ -285,7 +331,7 @@ class CRMModel(mesa.Model):
             # A contact's personal attention counts at its own encounter (the first this step).
             bonus = bonus + contact * _at(self._effect(actions, "contact_bonus"), idx)
         experienced, rude = experience.encounter(
-            everyone, firm.quality, pop.fit[idx], bonus, noise_sd, rude_p, svc.rude_shock,
+            everyone, firm.quality, pop.fit_at(idx), bonus, noise_sd, rude_p, svc.rude_shock,
             ex.fit_weight, z, u_rude,
         )
         sat, pop.expectation[idx], signal = experience.satisfaction_update(
@@ -331,20 +377,30 @@ class CRMModel(mesa.Model):
         001: negative retention spreads a bad reputation)."""
         pop, firm, w = self.population, self.firm, self.cfg.wom
         n = pop.n
-        u_good, u_bad, u_viral, u_pos, u_neg, u_harm = self.streams["wom"].random((6, n))
+        u_good, u_bad, u_viral, u_pos, u_neg, u_harm = self.draws["wom"].take()
         pos = wom.told(stories.good, w.recommend_prob, u_good)
         neg = wom.told(stories.bad, w.complain_to_others_prob, u_bad) + pop.grievance
         # Destructive customers run the firm down whatever happened (seed 001: end these).
         neg += pop.destructive & (pop.status == ACTIVE) & (u_harm < self.per_step.destructive_story)
         pop.grievance[:] = False
+
+        def hear(lam_pos, lam_neg, u_pos, u_neg, sentiment):
+            heard_pos = wom.stochastic_round(lam_pos, u_pos)
+            heard_neg = wom.stochastic_round(lam_neg, u_neg)
+            return heard_pos, heard_neg, wom.sentiment_update(
+                sentiment, heard_pos, heard_neg, w.message_weight, self.per_step.sentiment_fade)
+
         n_viral = wom.viral(neg, w.viral_prob, u_viral)
-        lam_pos = wom.expected_heard(self.network, pos, w.tell_positive, w.strong_rate, w.weak_rate)
-        lam_neg = wom.expected_heard(self.network, neg, w.tell_negative, w.strong_rate, w.weak_rate)
+        # Two independent products over the network, side by side when there are threads.
+        lam_pos, lam_neg = self.workers.run(
+            partial(wom.expected_heard, self.network, pos, w.tell_positive, w.strong_rate,
+                    w.weak_rate),
+            partial(wom.expected_heard, self.network, neg, w.tell_negative, w.strong_rate,
+                    w.weak_rate))
         lam_neg += n_viral * w.viral_reach / n
-        heard_pos = wom.stochastic_round(lam_pos, u_pos)
-        heard_neg = wom.stochastic_round(lam_neg, u_neg)
-        pop.sentiment = wom.sentiment_update(pop.sentiment, heard_pos, heard_neg,
-                                             w.message_weight, self.per_step.sentiment_fade)
+        # Element-wise: on blocks of people, shared among the threads.
+        heard_pos, heard_neg, pop.sentiment = self.workers.blockwise(
+            hear, (lam_pos, lam_neg, u_pos, u_neg, pop.sentiment))
         fade = self.per_step.reputation_fade
         firm.reputation = float(np.clip(
             fade * firm.reputation
@@ -363,22 +419,34 @@ class CRMModel(mesa.Model):
             none = np.zeros(pop.n, dtype=bool)
             row["at_risk"] = int(np.count_nonzero(active))
             return Leaving(none, none)
-        u_churn = self.streams["churn"].random(pop.n)
-        lever = self._lever_on_hazard(actions, active)
+        u_churn = self.draws["churn"].take()
 
-        def leaving(mask: np.ndarray, switching_cost) -> np.ndarray:
+        def decide(mask, satisfaction, commitment, sentiment, switching_cost, felt_price,
+                   price_sensitivity, exposure, lever, base_churn, u):
             m = churn.hazard_multiplier(
-                pop.satisfaction, pop.commitment, pop.sentiment, switching_cost, felt_price,
-                pop.price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
+                satisfaction, commitment, sentiment, switching_cost, felt_price,
+                price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
                 ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion,
                 ch.dissatisfied_effect)
-            return churn.decide(mask, churn.leave_probability(pop.base_churn, m * lever, self.dt),
-                                u_churn)
+            return churn.decide(mask, churn.leave_probability(base_churn, m * lever, self.dt), u)
 
-        # The lapse signal fades during the step: the hazard feels its mean over the step.
-        exposure = (self._contagion_exposure() * self.per_step.lapse_mean
+        def leaving(mask: np.ndarray, switching_cost) -> np.ndarray:
+            # Element-wise: on blocks of people, shared among the threads (crmsim/parallel.py).
+            return self.workers.blockwise(decide, (
+                mask, pop.satisfaction, pop.commitment, pop.sentiment, switching_cost, felt_price,
+                pop.price_sensitivity, exposure, lever, pop.base_churn, u_churn))
+
+        def exposure_now():
+            # The lapse signal fades during the step: the hazard feels its mean over the step.
+            return (self._contagion_exposure() * self.per_step.lapse_mean
                     if ch.contagion > 0 else 0.0)
-        felt_price = self._felt_price(actions)
+
+        def levers_and_prices():
+            return self._lever_on_hazard(actions, active), self._felt_price(actions)
+
+        # Independent: the contagion product on a worker while the levers and prices are
+        # worked out.
+        (lever, felt_price), exposure = self.workers.run(levers_and_prices, exposure_now)
         eligible = active & ch.enabled
         left = leaving(eligible, pop.switching_cost)
         trapped = np.zeros(pop.n, dtype=bool)
@@ -423,22 +491,32 @@ class CRMModel(mesa.Model):
         c, pop, firm, a = self.cfg, self.population, self.firm, self.cfg.adoption
         ch = c.market.churn
         back = np.flatnonzero(pop.status == LAPSED)
-        back_p = churn.return_probability(
-            ch.winback_rate + _at(self._effect(actions, "return_lift"), back),
-            np.exp(ch.sentiment_effect * pop.sentiment[back]), self.dt)
-        u_adopt = self.streams["adoption"].random(pop.n)
-        # People imitate customers who are content with the firm, not the ones who feel trapped
-        # or let down (seed 001: negative retention spreads a bad reputation).
-        share = self.network.neighbour_share((pop.status == ACTIVE) & (pop.satisfaction >= 0))
+
+        def comes_back() -> np.ndarray:
+            return churn.return_probability(
+                ch.winback_rate + _at(self._effect(actions, "return_lift"), back),
+                np.exp(ch.sentiment_effect * pop.sentiment[back]), self.dt)
+
+        def imitated() -> np.ndarray:
+            # People imitate customers who are content with the firm, not the ones who feel
+            # trapped or let down (seed 001: negative retention spreads a bad reputation).
+            return self.network.neighbour_share((pop.status == ACTIVE) & (pop.satisfaction >= 0))
+
+        u_adopt = self.draws["adoption"].take()
+        share, back_p = self.workers.run(imitated, comes_back)   # independent of each other
+        lift = self._effect(actions, "adoption_lift")
+
+        def adopts(cand: np.ndarray) -> np.ndarray:
+            p_adopt = adoption.bass_step_probability(
+                share[cand], a.innovation + _at(lift, cand), a.imitation, self.dt)
+            p_adopt = adoption.scale_probability(
+                p_adopt, np.exp(a.sentiment_effect * pop.sentiment[cand]
+                                + a.reputation_effect * firm.reputation))
+            return u_adopt[cand] < p_adopt
+
         cand = np.flatnonzero(pop.status == PROSPECT)
-        p_adopt = adoption.bass_step_probability(
-            share[cand], a.innovation + _at(self._effect(actions, "adoption_lift"), cand),
-            a.imitation, self.dt)
-        p_adopt = adoption.scale_probability(
-            p_adopt, np.exp(a.sentiment_effect * pop.sentiment[cand]
-                            + a.reputation_effect * firm.reputation))
         adopted = np.zeros(pop.n, dtype=bool)
-        adopted[cand] = u_adopt[cand] < p_adopt
+        adopted[cand] = self.workers.blockwise(adopts, (cand,))   # element-wise, on blocks
         returned = np.zeros(pop.n, dtype=bool)
         returned[back] = u_adopt[back] < back_p
         row.update(acquired=int(np.count_nonzero(adopted)), won_back=int(np.count_nonzero(returned)))
@@ -475,15 +553,18 @@ class CRMModel(mesa.Model):
         c, pop = self.cfg, self.population
         active = pop.status == ACTIVE
         np.add(pop.tenure, active, out=pop.tenure)   # a boolean index is ~50x slower
-        pop.commitment = experience.commitment_update(
-            active, pop.commitment, pop.satisfaction, c.market.experience.commitment_rate, self.dt)
-        u_pay = self.streams["spending"].random(pop.n)
+        # Element-wise updates: on blocks of people, shared among the threads.
+        pop.commitment = self.workers.blockwise(
+            partial(experience.commitment_update, rate=c.market.experience.commitment_rate,
+                    dt=self.dt), (active, pop.commitment, pop.satisfaction))
+        u_pay = self.draws["spending"].take()
         if self.noncontractual:
             amount = self._shop(active, actions, joining, row)
             payers, late_p = amount > 0, self.per_step.late_pay_prob
         else:
             payers, late_p, amount = self._subscribe(active, leaving, joining, actions)
-        late, default = spending.payment(payers, late_p, c.market.traits.default_prob, u_pay)
+        late, default = self.workers.blockwise(
+            partial(_payment, default_prob=c.market.traits.default_prob), (payers, late_p, u_pay))
         pop.late_payments += late
         pop.revenue += amount
         disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
@@ -512,8 +593,12 @@ class CRMModel(mesa.Model):
         # A late payment is a hazard per year: half a step's worth for the half-step buyers.
         late_p = np.where(years < dt, self.per_step.late_pay_prob_half, self.per_step.late_pay_prob)
         years = self._promotion_timing(years, payers, actions)
-        amount = spending.spend(payers, pop.value, self._price_paid(), pop.satisfaction,
-                                c.market.spend.satisfaction_effect, pop.penetration, years)
+        def spend(payers, value, price, satisfaction, penetration, years):
+            return spending.spend(payers, value, price, satisfaction,
+                                  c.market.spend.satisfaction_effect, penetration, years)
+
+        amount = self.workers.blockwise(   # element-wise: on blocks of people
+            spend, (payers, pop.value, self._price_paid(), pop.satisfaction, pop.penetration, years))
         return payers, late_p, amount
 
     def _late_payment_cost(self, late: np.ndarray, amount: np.ndarray) -> float:
@@ -628,10 +713,18 @@ class CRMModel(mesa.Model):
         their current satisfaction, commitment, sentiment, switching cost and price (without
         contracts: their purchase rate times their dropout per purchase). CRM spend and fixed
         costs are the firm's, not a customer's, and are not in it."""
-        c, pop = self.cfg, self.population
-        idx = np.flatnonzero(pop.status == ACTIVE)
+        idx = np.flatnonzero(self.population.status == ACTIVE)
         if idx.size == 0:
             return 0.0
+        # Element-wise, on blocks of customers; then one sum over all of them, so that the
+        # summation order does not depend on the blocks.
+        equity = self.workers.blockwise(self._equity_each, (idx,))
+        # np.sum: pairwise, the same on every Python (math.fsum is exact but ~50x slower here).
+        return float(np.sum(equity))
+
+    def _equity_each(self, idx: np.ndarray) -> np.ndarray:
+        """Each customer's equity for ``_customer_equity`` (the active customers ``idx``)."""
+        c, pop = self.cfg, self.population
         ch, svc, col = c.market.churn, c.firm.service, c.firm.collection
         sat = pop.satisfaction[idx]
         price = self._price_paid(idx)
@@ -659,9 +752,7 @@ class CRMModel(mesa.Model):
             1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0))
         late = pop.late_pay_rate[idx] * col.cost_per_late_payment
         contribution = spend * (c.firm.margin - c.market.traits.default_prob) - serve - late
-        # np.sum: pairwise, the same on every Python (math.fsum is exact but ~50x slower here).
-        return float(np.sum(metrics.customer_equity(contribution, hazard, c.sim.discount_rate,
-                                                    self.dt)))
+        return metrics.customer_equity(contribution, hazard, c.sim.discount_rate, self.dt)
 
     def _price_paid(self, idx: np.ndarray | None = None) -> np.ndarray:
         """The price each person (of ``idx``, or everyone) pays: a constant deal-seeker always
@@ -905,8 +996,9 @@ class CRMModel(mesa.Model):
         throwaway generator: the run's streams are left as they are."""
         return self.policy.levers_table(self._observe(self.steps + 1, np.random.default_rng(0)))
 
-    def _observe(self, step: int, rng: np.random.Generator):
-        """What the firm knows at the start of ``step`` (``FirmView``)."""
+    def _observe(self, step: int, rng: np.random.Generator | np.ndarray):
+        """What the firm knows at the start of ``step`` (``FirmView``); ``rng`` is the policy
+        stream, or the step's draws from it."""
         c = self.cfg
         return self.firm.observe(self.population, self.network.degree, step, c.sim.period_days,
                                  rng, c.firm.margin, self.per_step.service_cost_per_year,

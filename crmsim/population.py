@@ -126,6 +126,10 @@ class Population:
         """How well the offering meets each person's needs (1 = perfectly)."""
         return 1.0 - (1.0 - self.customization) * self.needs_distance
 
+    def fit_at(self, idx: np.ndarray) -> np.ndarray:
+        """``fit[idx]``, computed for those people only."""
+        return 1.0 - (1.0 - self.customization[idx]) * self.needs_distance[idx]
+
     def counts(self) -> np.ndarray:
         """People per status (PROSPECT, ACTIVE, LAPSED, TERMINATED, OUTSIDE)."""
         # Byte-wise comparisons beat np.bincount, which first widens int8 to int64.

@@ -21,6 +21,7 @@ from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseExceptio
 
 from .config import MAX_PEOPLE, CRMConfig
 from .errors import ConfigError
+from .parallel import threads_wanted
 from .policies import check_policy_config
 from .population import entrant_count
 from .units import step_years
@@ -129,6 +130,7 @@ def _validate(cfg: DictConfig | dict) -> CRMConfig:
     _check_fields(typed, "")
     _check_relations(typed)
     check_policy_config(typed.policy)
+    threads_wanted()   # the environment's CRMSIM_THREADS (crmsim/parallel.py), before anything runs
     return typed
 
 
