@@ -46,7 +46,7 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     # sweep's overhead is measured against (benchmarks/sweep_overhead.py).
     timing = {"simulation_wall_s": time.perf_counter() - started[0],
               "simulation_cpu_s": time.process_time() - started[1]}
-    resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)
+    source = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)
     return Result(timeseries=ts, summary=summary, customers=customers,
-                  config=OmegaConf.create(OmegaConf.to_container(resolved, resolve=True)),
+                  resolved=OmegaConf.to_container(source, resolve=True, enum_to_str=True),
                   events=events, levers=levers, meta={"timing": timing})

@@ -75,10 +75,19 @@ class Result:
     timeseries: pd.DataFrame
     summary: dict[str, float]
     customers: pd.DataFrame | None
-    config: DictConfig
+    resolved: dict[str, Any]                # the run's config, resolved: what config.yaml holds
     events: pd.DataFrame | None = None
     levers: pd.DataFrame | None = None      # one row per lever (crmsim.levers.COLUMNS)
     meta: dict[str, Any] = field(default_factory=dict)
+    _config: DictConfig | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def config(self) -> DictConfig:
+        """The run's config (resolved), as an OmegaConf config: made when first read, as a
+        sweep's jobs never need it."""
+        if self._config is None:
+            self._config = OmegaConf.create(self.resolved)
+        return self._config
 
     def save(self, directory: str | os.PathLike, replace: bool = False) -> Path:
         """Write the run into ``directory``, which must not exist yet (or be empty).
@@ -97,12 +106,9 @@ class Result:
                 self.events.to_parquet(tmp / layout.EVENTS, index=False)
             if self.levers is not None:
                 self.levers.to_parquet(tmp / layout.LEVERS, index=False)
-            plain = OmegaConf.to_container(self.config, resolve=True, enum_to_str=True)
-            (tmp / layout.CONFIG).write_text(yaml_text(plain))
-            # A sweep hands in the hash it computed of the same config (crmsim.sweep.run_job).
-            digest = self.meta.get("config_hash") or config_hash(plain)
+            (tmp / layout.CONFIG).write_text(yaml_text(self.resolved))
             doc = {"status": layout.OK, "crmsim_version": __version__,
-                   **self.meta, "config_hash": digest,
+                   "config_hash": config_hash(self.resolved), **self.meta,
                    "saved_at": _now(), "kpis": self.summary}
             layout.dump_json(tmp / layout.SUMMARY, _summary(doc))   # last: it says "finished"
 

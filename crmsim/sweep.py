@@ -164,14 +164,13 @@ def run_job(cfg: DictConfig) -> float:
             meta["params"].update({k: OmegaConf.select(prepared, k) for k in design_keys})
         if uncertainty.settings(prepared) is not None:
             meta["drawn"] = uncertainty.drawn(prepared)
-        digest = config_hash(prepared)
-        if finished and old.get("config_hash") == digest:
-            value = (old.get("kpis") or {}).get(objective)
-            return float(value) if isinstance(value, int | float) else math.nan
         if finished:
+            if old.get("config_hash") == config_hash(prepared):
+                value = (old.get("kpis") or {}).get(objective)
+                return float(value) if isinstance(value, int | float) else math.nan
             raise FileExistsError(f"{job_dir} holds a finished run of another config")
         result = api.simulate(prepared)
-        result.meta.update(meta, config_hash=digest)
+        result.meta.update(meta)
         result.save(job_dir, replace=layout.is_run)
         _drop_interrupted(job_dir)
         return float(result.summary.get(objective, math.nan))
