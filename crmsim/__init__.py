@@ -6,6 +6,11 @@
     >>> result.summary["npv_profit"]
 """
 
+# Mesa first: at import it names its loggers by walking the call stack and searching
+# sys.modules (mesa.mesa_logging), which costs ~1 s of CPU once numpy, pandas and scipy are
+# loaded and ~0.1 s before; every process of a sweep imports crmsim.
+import mesa  # noqa: F401, I001
+
 from ._version import __version__
 from .analysis import compare
 from .api import load_config, simulate
