@@ -30,9 +30,9 @@ install-dev: $(VENV)/.installed-dev
 run: $(VENV)/.installed
 	$(BIN)/crmsim run -m experiment=compare_policies
 
-## test: set up .venv with the dev extra and run the test suite
+## test: set up .venv with the dev extra and run the test suite, one worker per core
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ## bench: speed and memory of the engine at 10^5 and 10^6 people against the one-Agent-per-customer
 ## Mesa reference (~2 min; benchmarks/README.md). Options: make bench ARGS="--large" or ARGS="--smoke"

@@ -268,7 +268,9 @@ def test_submitit_isolates_a_killed_job_and_runs_all_others(cli):
 # -- issue 11: nothing a user ran is ever lost
 
 
-def wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
+def wait_for(condition, timeout: float = 180.0, what: str = "") -> None:
+    """Wait for ``condition`` (a sweep's workers to start, to stop): generous, as the test
+    suite runs on both cores and a sweep starting under that load takes its time."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
