@@ -60,7 +60,16 @@ def _reap(timeout: float = 30.0) -> None:
             return
         if pid == 0:
             time.sleep(0.05)
-    raise TimeoutError("processes of the sweep still running")
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == os.getpid():
+                left.append(f"{pid} ({fields[0]}): "
+                            + Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:200])
+        except OSError:
+            pass
+    raise TimeoutError("processes of the sweep still running: " + "; ".join(left))
 
 
 def _cpu_children() -> float:

@@ -8,6 +8,7 @@ OmegaConf's own YAML text, a full validation.
 import dataclasses
 import json
 
+import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
@@ -95,3 +96,10 @@ def test_every_job_of_a_parallel_sweep_records_its_simulation_time(tmp_path):
         # The hash a job files under is the hash of the config it saved.
         saved = OmegaConf.load(sweep / doc["job"]["dir"] / "config.yaml")
         assert doc["config_hash"] == config_hash(saved)
+        # Each job's numbers are those of the same config run on its own, to the last bit.
+        alone = api.simulate(api.load_config(
+            [f"{k}={v}" for k, v in doc["params"].items()]))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(sweep / doc["job"]["dir"] / "timeseries.parquet"), alone.timeseries,
+            check_exact=True)
+        assert doc["kpis"] == json.loads(json.dumps(alone.summary))
