@@ -519,6 +519,10 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
     else:
         sweep_dir = (root / study / layout.stamp()).absolute()
     hydra_overrides = ["hydra.job.name=crmsim", sweep_dir_override(sweep_dir)]
+    if sweeper == BASIC_SWEEPERS[0]:
+        # Hydra's basic sweeper as crmsim's: it checks each job with the launcher's composer
+        # instead of composing every job a second time (an experiment's own sweeper stays).
+        hydra_overrides.append("hydra/sweeper=crmsim_basic")
     if primary.study.design and sweeper in BASIC_SWEEPERS:
         from .analysis import sensitivity
 
