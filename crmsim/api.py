@@ -43,7 +43,7 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     events = model.events_table() if typed.sim.record_events else None
     levers = model.levers_table()
     # The simulation's own cost (building, stepping, its tables), CPU of every thread: what a
-    # sweep's overhead is measured against (benchmarks/sweep_overhead.py).
+    # sweep's overhead is measured against (benchmarks/sweeps.py).
     timing = {"simulation_wall_s": time.perf_counter() - started[0],
               "simulation_cpu_s": time.process_time() - started[1]}
     source = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)

@@ -272,8 +272,9 @@ class JobComposer:
 
     Composing a job's config from the defaults list takes ~0.2-0.5 s, as long as a small
     simulation. Jobs that pick the same config-group options (``policy=idic``) share one such
-    composition; each job's values (``seed=3``) are then set on a copy with Hydra's own override
-    code, and its ``hydra`` node (task overrides, ``override_dirname``) filled in the way Hydra
+    composition; each job's values (``seed=3``) are then set on a copy (unpickled from the
+    composition's pickle: ~3x faster than a deep copy, and what a worker process gets anyway)
+    with Hydra's own override code, and its ``hydra`` node (task overrides, ``override_dirname``) filled in the way Hydra
     fills it. ``tests/test_sweep_launcher.py`` checks the result equals Hydra's for every job of a
     sweep. ``loader`` and ``master`` are the sweeper's config loader and the sweep's config.
     """
@@ -284,7 +285,7 @@ class JobComposer:
         self.loader = loader
         self.master = master
         self.parser = OverridesParser.create(config_loader=loader)
-        self._bases: dict[tuple[str, ...], DictConfig] = {}
+        self._bases: dict[tuple[str, ...], bytes] = {}   # group choices -> pickled composition
         self._groups = {str(p) for p in config_groups()}
 
     def _composes(self, override) -> bool:
@@ -295,7 +296,7 @@ class JobComposer:
                 or key.startswith("hydra") or override.is_delete())
 
     def __call__(self, overrides: Sequence[str]) -> DictConfig:
-        import copy
+        import pickle
 
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
         from omegaconf import open_dict, read_write
@@ -304,8 +305,8 @@ class JobComposer:
         values = [o for o in parsed if not self._composes(o)]
         key = tuple(o.input_line for o in parsed if self._composes(o))
         if key not in self._bases:
-            self._bases[key] = self.loader.load_sweep_config(self.master, list(key))
-        cfg = copy.deepcopy(self._bases[key])
+            self._bases[key] = pickle.dumps(self.loader.load_sweep_config(self.master, list(key)))
+        cfg = pickle.loads(self._bases[key])
         with read_write(cfg):
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         with read_write(cfg.hydra), open_dict(cfg.hydra):

@@ -99,13 +99,13 @@ class Result:
         """
 
         def write(tmp: Path) -> None:
-            self.timeseries.to_parquet(tmp / layout.TIMESERIES, index=False)
+            layout.write_parquet(self.timeseries, tmp / layout.TIMESERIES)
             if self.customers is not None:
-                self.customers.to_parquet(tmp / layout.CUSTOMERS, index=False)
+                layout.write_parquet(self.customers, tmp / layout.CUSTOMERS)
             if self.events is not None:
-                self.events.to_parquet(tmp / layout.EVENTS, index=False)
+                layout.write_parquet(self.events, tmp / layout.EVENTS)
             if self.levers is not None:
-                self.levers.to_parquet(tmp / layout.LEVERS, index=False)
+                layout.write_parquet(self.levers, tmp / layout.LEVERS)
             (tmp / layout.CONFIG).write_text(yaml_text(self.resolved))
             doc = {"status": layout.OK, "crmsim_version": __version__,
                    "config_hash": config_hash(self.resolved), **self.meta,

@@ -373,7 +373,10 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str],
     composition and their plain values are set on a copy, as Hydra sets them after composing.
     Every combination of values is checked once; a replicate value (the seed) once for the
     whole sweep, as its allowed range does not depend on the rest (each job checks its whole
-    config again before it runs).
+    config again before it runs). A job that differs from one checked before only by a whole
+    seed, when no value of the config refers to the seed, is checked on that job's typed config
+    with its seed set (``validation.reseeded``, ~1 ms instead of ~30 ms): a sweep of many
+    replicates plans in a fraction of a second.
     """
     groups: dict[tuple[str, ...], list[tuple[int, list]]] = {}
     for i, job in enumerate(jobs):
@@ -388,12 +391,19 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str],
     for composed, members in groups.items():
         # With the first job's values: a group option may need one (network=edgelist, a path).
         base = api.load_config([*composed, *(o.input_line for o in members[0][1])])
-        seen: set[tuple[str, ...]] = set()
+        seen: dict[tuple[str, ...], config_mod.CRMConfig] = {}   # rest -> a typed config of it
+        seed_free = not _refers_to(base, "seed")
         for i, values in members:
             rest = tuple(o.input_line for o in values if o.key_or_group not in replicates)
             reps = tuple(o.input_line for o in values if o.key_or_group in replicates)
-            if rest in seen and reps in seen_replicates and not existing[i]:
-                continue
+            rep_values = {o.key_or_group: o.value() for o in values if o.key_or_group in replicates}
+            if rest in seen and not existing[i]:
+                if reps in seen_replicates:
+                    continue
+                if seed_free and list(rep_values) == ["seed"] and type(rep_values["seed"]) is int:
+                    validation.reseeded(seen[rest], rep_values["seed"])
+                    seen_replicates.add(reps)
+                    continue
             cfg = base.copy()
             for o in values:
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
@@ -401,11 +411,24 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str],
             typed = validation.validate(prepared)
             api.check_inputs(typed)
             peak = max(peak, checks.memory_needed(typed))
-            seen.add(rest)
+            seen[rest] = typed
             seen_replicates.add(reps)
             if existing[i]:
                 hashes[i] = config_hash(prepared)
     return hashes, peak
+
+
+def _refers_to(cfg: DictConfig, key: str) -> bool:
+    """Whether any value of ``cfg`` is an interpolation that may use ``key`` (conservatively:
+    any ``${...}`` whose text contains the key's name)."""
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            return any(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return isinstance(node, str) and "${" in node and key in node
+
+    return walk(OmegaConf.to_container(cfg, resolve=False))
 
 
 def _check_parallel_memory(primary: DictConfig, launcher: str, peak: int, to_run: int) -> None:

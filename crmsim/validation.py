@@ -101,18 +101,25 @@ def validate(cfg: DictConfig | dict) -> CRMConfig:
     """
     cached = _seedless_key(cfg)
     if cached is not None and cached[0] in _checked:
-        typed = copy.deepcopy(_checked[cached[0]])
-        typed.seed = cached[1]
-        _check_fields(typed, "")
-        _check_relations(typed)
-        check_policy_config(typed.policy)
-        return typed
+        return reseeded(_checked[cached[0]], cached[1])
     typed = _validate(cfg)
     if cached is not None:
         _checked[cached[0]] = copy.deepcopy(typed)
         while len(_checked) > _CHECKED_SIZE:
             _checked.popitem(last=False)
     return typed
+
+
+def reseeded(typed: CRMConfig, seed: int) -> CRMConfig:
+    """A checked copy of the typed config ``typed`` with ``seed`` (a whole number): the same
+    config but for the seed, without merging it into the schema again. Every constraint is
+    checked on the copy; the caller makes sure no other value depends on the seed."""
+    out = copy.deepcopy(typed)
+    out.seed = seed
+    _check_fields(out, "")
+    _check_relations(out)
+    check_policy_config(out.policy)
+    return out
 
 
 def _validate(cfg: DictConfig | dict) -> CRMConfig:

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet
 import pytest
 from omegaconf import OmegaConf
 
@@ -33,7 +34,7 @@ def test_a_failed_save_leaves_nothing(small, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", boom)
+    monkeypatch.setattr(pyarrow.parquet, "write_table", boom)
     with pytest.raises(OSError):
         res.save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
