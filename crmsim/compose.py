@@ -274,9 +274,10 @@ class JobComposer:
     simulation. Jobs that pick the same config-group options (``policy=idic``) share one such
     composition; each job's values (``seed=3``) are then set on a copy (unpickled from the
     composition's pickle: ~3x faster than a deep copy, and what a worker process gets anyway)
-    with Hydra's own override code, and its ``hydra`` node (task overrides, ``override_dirname``) filled in the way Hydra
-    fills it. ``tests/test_sweep_launcher.py`` checks the result equals Hydra's for every job of a
-    sweep. ``loader`` and ``master`` are the sweeper's config loader and the sweep's config.
+    with Hydra's own override code, and its ``hydra`` node (task overrides,
+    ``override_dirname``) filled in the way Hydra fills it. ``tests/test_sweep_launcher.py``
+    checks the result equals Hydra's for every job of a sweep. ``loader`` and ``master`` are the
+    sweeper's config loader and the sweep's config.
     """
 
     def __init__(self, loader, master: DictConfig) -> None:
