@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
 from . import checks, metrics, validation
@@ -30,7 +31,13 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
         raise ConfigError("cfg", cfg if not isinstance(cfg, list | tuple) else list(cfg),
                           "a config from crmsim.load_config([...overrides]), e.g. "
                           "simulate(load_config([\"seed=3\"]))")
-    typed = validation.validate(cfg)
+    resolved = None
+    if isinstance(cfg, DictConfig):
+        try:
+            resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        except OmegaConfBaseException:
+            pass   # validate names the key that does not resolve
+    typed = validation.validate(cfg, resolved)
     checks.check_memory(typed)
     started = time.perf_counter(), time.process_time()
     model = CRMModel(typed)
@@ -46,7 +53,8 @@ def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     # sweep's overhead is measured against (benchmarks/sweeps.py).
     timing = {"simulation_wall_s": time.perf_counter() - started[0],
               "simulation_cpu_s": time.process_time() - started[1]}
-    source = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(typed)
-    return Result(timeseries=ts, summary=summary, customers=customers,
-                  resolved=OmegaConf.to_container(source, resolve=True, enum_to_str=True),
+    if resolved is None:
+        resolved = OmegaConf.to_container(OmegaConf.structured(typed), resolve=True,
+                                          enum_to_str=True)
+    return Result(timeseries=ts, summary=summary, customers=customers, resolved=resolved,
                   events=events, levers=levers, meta={"timing": timing})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +54,36 @@ def _dumper() -> type:
 _DUMPER = _dumper()
 
 
-def yaml_text(plain: dict, sort_keys: bool = False) -> str:
-    """What ``OmegaConf.to_yaml`` writes for the config ``plain`` (a plain, resolved container)."""
+def _dump(plain: dict, sort_keys: bool) -> str:
     return yaml.dump(plain, default_flow_style=False, allow_unicode=True, sort_keys=sort_keys,
                      Dumper=_DUMPER)
+
+
+# The text of configs that differ only by their seed (a sweep's replicates), split around the
+# top-level seed line: (text before it, text after it), by the rest of the config.
+_by_seedless: collections.OrderedDict[tuple[str, bool], tuple[str, str] | None] = \
+    collections.OrderedDict()
+
+
+def yaml_text(plain: dict, sort_keys: bool = False) -> str:
+    """What ``OmegaConf.to_yaml`` writes for the config ``plain`` (a plain, resolved container).
+
+    A config that differs from one written before only by its whole-number ``seed`` reuses that
+    text with its own seed line (tests/test_result.py checks it equals a fresh dump)."""
+    seed = plain.get("seed")
+    if type(seed) is not int:
+        return _dump(plain, sort_keys)
+    key = (json.dumps({k: v for k, v in plain.items() if k != "seed"}, sort_keys=True,
+                      default=repr), sort_keys)
+    if key in _by_seedless:
+        parts = _by_seedless[key]
+        return _dump(plain, sort_keys) if parts is None else f"{parts[0]}seed: {seed}\n{parts[1]}"
+    text = _dump(plain, sort_keys)
+    found = list(re.finditer(rf"^seed: {seed}\n", text, flags=re.MULTILINE))
+    _by_seedless[key] = (text[:found[0].start()], text[found[0].end():]) if len(found) == 1 else None
+    while len(_by_seedless) > 64:
+        _by_seedless.popitem(last=False)
+    return text
 
 
 def _now() -> str:

@@ -77,12 +77,17 @@ _checked: collections.OrderedDict[str, CRMConfig] = collections.OrderedDict()
 _CHECKED_SIZE = 32
 
 
-def _seedless_key(cfg: DictConfig | dict) -> tuple[str, int] | None:
+def _seedless_key(cfg: DictConfig | dict, resolved: dict | None = None) -> tuple[str, int] | None:
     """The cache key of a config (its resolved content without the seed) and its seed, or
-    None when it cannot be cached (it does not resolve, or the seed is not a whole number)."""
+    None when it cannot be cached (it does not resolve, or the seed is not a whole number).
+    ``resolved``: the config's resolved container, when the caller has it."""
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) \
-            else OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+        if resolved is not None:
+            plain = dict(resolved)
+        elif isinstance(cfg, DictConfig):
+            plain = OmegaConf.to_container(cfg, resolve=True)
+        else:
+            plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
         seed = plain.pop("seed", None)
         if type(seed) is not int:
             return None
@@ -91,15 +96,16 @@ def _seedless_key(cfg: DictConfig | dict) -> tuple[str, int] | None:
         return None
 
 
-def validate(cfg: DictConfig | dict) -> CRMConfig:
+def validate(cfg: DictConfig | dict, resolved: dict | None = None) -> CRMConfig:
     """Check a composed config against the schema and every declared constraint.
 
     Returns the typed config; raises ``ConfigError`` (key, value, what is allowed) on the first
     problem, before anything runs. A config that differs from one checked before only by its
     seed is not merged into the schema again: a copy of that typed config gets the seed, and
-    every constraint is checked again.
+    every constraint is checked again. ``resolved``: ``cfg``'s resolved container, when the
+    caller has made it (``OmegaConf.to_container(cfg, resolve=True)``), so it is not made twice.
     """
-    cached = _seedless_key(cfg)
+    cached = _seedless_key(cfg, resolved)
     if cached is not None and cached[0] in _checked:
         return reseeded(_checked[cached[0]], cached[1])
     typed = _validate(cfg)

@@ -63,6 +63,24 @@ def test_config_text_and_hash_are_omegaconfs_own(overrides):
     assert config_hash(cfg) == config_hash(plain)
 
 
+@pytest.mark.parametrize("sort_keys", [False, True])
+def test_the_text_of_a_config_differing_only_by_seed_is_a_fresh_dump(sort_keys):
+    base = OmegaConf.to_container(api.load_config(["market.n_people=500"]), resolve=True,
+                                  enum_to_str=True)
+    for seed in (0, 7, 0, 12345678901, 3):   # the first dump, then texts made from it
+        plain = {**base, "seed": seed}
+        fresh = OmegaConf.to_yaml(OmegaConf.create(plain), sort_keys=sort_keys)
+        assert yaml_text(plain, sort_keys=sort_keys) == fresh
+        assert f"\nseed: {seed}\n" in "\n" + fresh
+    # A nested key named seed, and a seed that is not a whole number, are left alone.
+    plain = {**base, "seed": 5, "study": {**base["study"], "seed": 5}}
+    assert yaml_text(plain, sort_keys=sort_keys) == OmegaConf.to_yaml(OmegaConf.create(plain),
+                                                                      sort_keys=sort_keys)
+    plain = {**base, "seed": "5"}
+    assert yaml_text(plain, sort_keys=sort_keys) == OmegaConf.to_yaml(OmegaConf.create(plain),
+                                                                      sort_keys=sort_keys)
+
+
 def test_a_config_differing_only_by_seed_is_checked_again_and_typed_the_same():
     cfg = api.load_config(["policy=value_chain", "market.n_people=500"])
     first = validation.validate(cfg)
