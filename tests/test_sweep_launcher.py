@@ -7,10 +7,12 @@ OmegaConf's own YAML text, a full validation.
 
 import dataclasses
 import json
+import pickle
 
 import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
@@ -40,12 +42,19 @@ def test_each_job_is_composed_exactly_as_hydra_composes_it():
                        "hydra.sweep.subdir=${hydra.job.override_dirname}"])
         composer = JobComposer(loader, master)
         for job in JOBS:
-            fast = composer(job)
             hydra = loader.load_sweep_config(master, job)
-            assert OmegaConf.to_container(fast, resolve=False) == \
-                OmegaConf.to_container(hydra, resolve=False), job
-            assert OmegaConf.get_type(fast, "hydra") is OmegaConf.get_type(hydra, "hydra")
-            assert OmegaConf.is_struct(fast) == OmegaConf.is_struct(hydra)
+            # In this process, and in a worker from the spec it is sent.
+            for fast in (composer(job), pickle.loads(pickle.dumps(composer.spec(job))).config()):
+                assert OmegaConf.to_container(fast, resolve=False) == \
+                    OmegaConf.to_container(hydra, resolve=False), job
+                assert OmegaConf.get_type(fast, "hydra") is OmegaConf.get_type(hydra, "hydra")
+                assert OmegaConf.is_struct(fast) == OmegaConf.is_struct(hydra)
+                assert fast.hydra.sweep.dir == hydra.hydra.sweep.dir   # resolved alike
+            # The launcher names a job after the sweep config's job name.
+            assert master.hydra.job.name == hydra.hydra.job.name
+        # A value that cannot be set is Hydra's error when the job is checked.
+        with pytest.raises(ConfigCompositionException, match="nokey"):
+            composer.spec(["policy=idic", "seed=9", "nokey=1"])
         # Jobs that pick the same options were composed once, with their values set after.
         assert len(composer._bases) == 3
 

@@ -3,7 +3,9 @@
 Each job runs through Hydra's own ``run_job`` (its output directory, callbacks, ``env_set``) in
 a worker process of a pool started once per sweep: on Linux the workers are forked from a server
 that has imported crmsim once, so a worker starts in milliseconds. The sweep's process composes
-each job's config (``JobComposer``) and sends it; the worker sends back the job's return value.
+and checks each job (``JobComposer``) and sends what makes its config (a ``JobSpec``: the
+pickled composition and the job's values); the worker makes the config, runs the job and sends
+back its return value.
 
 A worker that dies (killed, out of memory) breaks the pool: the jobs it had not finished are
 abandoned (they show as missing and ``--resume`` runs them), as with joblib. Ctrl-C stops the
@@ -39,7 +41,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from crmsim.compose import JobComposer
+from crmsim.compose import JobComposer, JobSpec
 
 # Environment the workers need whatever started the process server (crmsim.sweep sets them).
 PASSED_ENV = ("CRMSIM_SWEEP_PARENT", "PYTHONWARNINGS")
@@ -47,12 +49,12 @@ PASSED_ENV = ("CRMSIM_SWEEP_PARENT", "PYTHONWARNINGS")
 
 class _Composers:
     """One composer per sweep config, shared by the sweeper (which checks a batch) and the
-    launcher (which runs it), and the configs the check made, handed to the launcher."""
+    launcher (which runs it), and the job specs the check made, handed to the launcher."""
 
     def __init__(self) -> None:
         self.config: DictConfig | None = None
         self.composer: JobComposer | None = None
-        self.checked: dict[tuple[str, ...], DictConfig] = {}
+        self.checked: dict[tuple[str, ...], JobSpec] = {}
 
     def get(self, hydra_context: HydraContext, config: DictConfig) -> JobComposer:
         if self.composer is None or self.config is not config:
@@ -62,13 +64,13 @@ class _Composers:
 
     def check(self, hydra_context: HydraContext, config: DictConfig,
               overrides: Sequence[str]) -> None:
-        self.checked[tuple(overrides)] = self.get(hydra_context, config)(overrides)
+        self.checked[tuple(overrides)] = self.get(hydra_context, config).spec(overrides)
 
     def take(self, hydra_context: HydraContext, config: DictConfig,
-             overrides: Sequence[str]) -> DictConfig:
+             overrides: Sequence[str]) -> JobSpec:
         composer = self.get(hydra_context, config)
-        cfg = self.checked.pop(tuple(overrides), None)
-        return cfg if cfg is not None else composer(overrides)
+        spec = self.checked.pop(tuple(overrides), None)
+        return spec if spec is not None else composer.spec(overrides)
 
 
 _composers = _Composers()
@@ -112,7 +114,8 @@ def _init(state: bytes) -> None:
     _worker.update(context=hydra_context, task=task_function)
 
 
-def _execute(config: DictConfig) -> JobReturn:
+def _execute(spec: JobSpec) -> JobReturn:
+    config = spec.config()
     hydra = config.hydra
     if hydra.output_subdir is not None or hydra.job.chdir or hydra.get("callbacks"):
         HydraConfig.instance().set_config(config)
@@ -211,15 +214,14 @@ class PoolLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        configs = []
+        specs = []
         for i, overrides in enumerate(job_overrides):
-            cfg = _composers.take(self.hydra_context, self.config, list(overrides))
-            with open_dict(cfg):
-                cfg.hydra.job.id = f"{cfg.hydra.job.name}_{initial_job_idx + i}"
-                cfg.hydra.job.num = initial_job_idx + i
-            configs.append(cfg)
+            spec = _composers.take(self.hydra_context, self.config, list(overrides))
+            spec.job.update(id=f"{self.config.hydra.job.name}_{initial_job_idx + i}",
+                            num=initial_job_idx + i)
+            specs.append(spec)
         pool = self._pool()
-        futures: list[Future] = [pool.submit(_execute, cfg) for cfg in configs]
+        futures: list[Future] = [pool.submit(_execute, spec) for spec in specs]
         try:
             return [f.result() for f in futures]
         except BaseException:    # a worker died, or Ctrl-C: stop the others, say so upstream
