@@ -702,8 +702,9 @@ class CRMModel(mesa.Model):
         """8. Accounting and data: fixed cost, the customer base's equity, totals, the
         DataCollector's row."""
         row["cost_fixed"] = self.per_step.fixed_cost
-        row["customer_equity"] = self._customer_equity()
-        self._finish_row(row)
+        # Independent reductions over the people: side by side when there are threads.
+        row["customer_equity"], state = self.workers.run(self._customer_equity, self._state_means)
+        self._finish_row(row, state)
 
     def _customer_equity(self) -> float:
         """Expected discounted future contribution of today's active customers, each from their
@@ -918,11 +919,13 @@ class CRMModel(mesa.Model):
             exposure += net.neighbour_sum(sig, "weak")
         return exposure
 
-    def _finish_row(self, row: dict) -> None:
-        pop, firm = self.population, self.firm
+    def _state_means(self) -> dict[str, float]:
+        """The people's state in the step's row: counts by status, mean satisfaction,
+        sentiment and commitment, NPS."""
+        pop = self.population
         counts = pop.counts()
         active = pop.status == ACTIVE
-        row.update(
+        return dict(
             n_prospect=int(counts[PROSPECT]), n_active=int(counts[ACTIVE]),
             n_lapsed=int(counts[LAPSED]), n_terminated=int(counts[TERMINATED]),
             n_outside=int(counts[OUTSIDE]),
@@ -930,9 +933,15 @@ class CRMModel(mesa.Model):
             sentiment_mean=float(pop.sentiment[:self.in_market].mean(dtype=np.float64)),
             commitment_mean=metrics.mean_over(pop.commitment, active),
             nps=metrics.nps(pop.satisfaction, active),
-            reputation=firm.reputation, quality=firm.quality,
-            **{f"capability_{k}": v for k, v in firm.capabilities.level.items()},
         )
+
+    def _finish_row(self, row: dict, state: dict[str, float] | None = None) -> None:
+        """Complete the step's row (``state``: ``_state_means()``, if made already) and hand
+        it to the DataCollector."""
+        firm = self.firm
+        row.update(state if state is not None else self._state_means())
+        row.update(reputation=firm.reputation, quality=firm.quality,
+                   **{f"capability_{k}": v for k, v in firm.capabilities.level.items()})
         # fsum: exact sums of money, identical on every Python version.
         row["crm_spend"] = math.fsum(row[f"cost_{k}"] for k in metrics.CRM_CATEGORIES)
         row["cost_total"] = math.fsum([row["crm_spend"], *(row[k] for k in metrics.OPERATING_COSTS)])
