@@ -692,6 +692,7 @@ class Progress:
         self.bar = tqdm(total=p.expected, initial=skipped, desc=p.study, unit="job",
                         disable=quiet, dynamic_ncols=True)
         self.skipped = skipped
+        self.finished: set[Path] = set()    # summaries seen written: not looked at again
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -703,13 +704,15 @@ class Progress:
                 paths = list(self.plan.sweep_dir.rglob(layout.SUMMARY))
             except OSError:   # a job's directory renamed into place while we walked: next time
                 return self.bar.n
-        n = 0
         for path in paths:
+            if path in self.finished:
+                continue
             try:
-                n += path.stat().st_mtime >= self.start
+                if path.stat().st_mtime >= self.start:
+                    self.finished.add(path)
             except OSError:
                 pass
-        return self.skipped + n
+        return self.skipped + len(self.finished)
 
     def _advance(self) -> None:
         n = self._done()
