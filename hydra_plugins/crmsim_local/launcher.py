@@ -15,6 +15,7 @@ workers; the sweep's process reports it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -112,6 +113,10 @@ def _init(state: bytes) -> None:
     setup_globals()
     Singleton.set_state(singleton_state)
     _worker.update(context=hydra_context, task=task_function)
+    # What the imports made lives as long as the worker: the garbage collector leaves it alone,
+    # so its full collections during a job walk the job's objects, not ~150,000 of the
+    # libraries' (~7 ms a job of 2,000 people).
+    gc.freeze()
 
 
 def _execute(spec: JobSpec) -> JobReturn:
