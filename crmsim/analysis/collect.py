@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from omegaconf import OmegaConf
 
 from .. import layout
@@ -48,6 +49,9 @@ class Collection:
     problems: list[tuple[str, str]] = field(default_factory=list)
     # Parameters drawn from the prior ranges (study.uncertainty.draws), as columns DRAWN + key.
     drawn: list[str] = field(default_factory=list)
+    # The plotted columns of finished runs' time series, by run, indexed by step: read once by
+    # the report's check of every time series (``crmsim.analysis.report``) for its plots.
+    series: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _seed_from_config(run: Path) -> Any:
@@ -224,15 +228,31 @@ def _tidy_types(frame: pd.DataFrame, params: list[str], kpis: list[str]) -> pd.D
     return frame
 
 
-def collect_levers(root: Path, runs: pd.Series) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+def read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` a parquet file has, in that order, after decoding every column of it: a
+    damaged file raises what ``pd.read_parquet(path)`` raises, even in a column not asked for.
+
+    A third of the CPU of ``pd.read_parquet``, which converts every column to pandas; a file
+    only pandas reads (a directory of parts) is read by pandas."""
+    try:
+        table = pq.ParquetFile(path).read(use_threads=False)
+    except Exception:   # pyarrow raises its own types for damaged files: pandas' error, or data
+        frame = pd.read_parquet(path)
+        return frame[[c for c in columns if c in frame.columns]]
+    return table.select([c for c in columns if c in table.column_names]).to_pandas()
+
+
+def collect_levers(root: Path, runs: pd.Series, columns: list[str] | None = None,
+                   ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The ``levers.parquet`` of each run in ``runs`` (paths relative to ``root``) as one table
-    with a ``run`` column, and the runs whose file is missing or unreadable (runs saved before
-    levers were recorded have none: they are named, not guessed)."""
+    with a ``run`` column (and of the other columns, ``columns`` only, when given), and the runs
+    whose file is missing or unreadable (runs saved before levers were recorded have none: they
+    are named, not guessed). Every file is read whole, so a damaged one is always named."""
     parts, problems = [], []
     for run in runs:
         path = Path(root) / run / layout.LEVERS
         try:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path) if columns is None else read_columns(path, columns)
         except Exception as err:   # pyarrow raises its own types for damaged files
             why = "missing" if not path.exists() else f"unreadable ({type(err).__name__})"
             problems.append((str(Path(run) / layout.LEVERS), why))

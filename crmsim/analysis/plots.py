@@ -47,7 +47,8 @@ def _period_days(root: Path, run: str) -> float:
         return WEEK
 
 
-def timeseries(root: Path, cmp, path: Path, limit: int) -> list[str]:
+def timeseries(root: Path, cmp, series: dict[str, pd.DataFrame], path: Path, limit: int) -> list[str]:
+    """``series``: each run's ``SERIES`` columns by step (a run without one is left out)."""
     runs = cmp.runs
     cols = [c for c, *_ in SERIES]
     n = len(_shown(cmp, limit))
@@ -56,13 +57,7 @@ def timeseries(root: Path, cmp, path: Path, limit: int) -> list[str]:
     curves = []   # (label, step length in days, {column: runs side by side})
     for stratum, variant in _shown(cmp, limit):
         group = runs[(runs["stratum"] == stratum) & (runs["variant"] == variant)]
-        frames = []
-        for run in group["run"]:
-            try:
-                ts = pd.read_parquet(root / run / "timeseries.parquet", columns=["step", *cols])
-            except (OSError, ValueError, KeyError):
-                continue
-            frames.append(ts.set_index("step"))
+        frames = [series[run] for run in group["run"] if run in series]
         if frames:
             days = _period_days(root, group["run"].iloc[0])
             curves.append((_name(stratum, variant), days,
