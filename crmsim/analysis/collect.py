@@ -49,9 +49,9 @@ class Collection:
     problems: list[tuple[str, str]] = field(default_factory=list)
     # Parameters drawn from the prior ranges (study.uncertainty.draws), as columns DRAWN + key.
     drawn: list[str] = field(default_factory=list)
-    # The plotted columns of finished runs' time series, by run, indexed by step: read once by
-    # the report's check of every time series (``crmsim.analysis.report``) for its plots.
-    series: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # The plotted columns of finished runs' time series, by run ({column: values}, step
+    # included): read once by the report's check of every time series, for its plots.
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _seed_from_config(run: Path) -> Any:
@@ -230,10 +230,11 @@ def _tidy_types(frame: pd.DataFrame, params: list[str], kpis: list[str]) -> pd.D
 
 def read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
     """The ``columns`` a parquet file has, in that order, after decoding every column of it: a
-    damaged file raises what ``pd.read_parquet(path)`` raises, even in a column not asked for.
+    damaged file raises what ``pd.read_parquet(path)`` raises, even in a column not asked for
+    (a damaged pandas schema too).
 
-    A third of the CPU of ``pd.read_parquet``, which converts every column to pandas; a file
-    only pandas reads (a directory of parts) is read by pandas."""
+    Half the CPU of ``pd.read_parquet``, which converts every column to pandas; a file only
+    pandas reads (a directory of parts) is read by pandas."""
     try:
         table = pq.ParquetFile(path).read(use_threads=False)
     except Exception:   # pyarrow raises its own types for damaged files: pandas' error, or data

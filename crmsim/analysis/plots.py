@@ -69,8 +69,15 @@ def _period_days(root: Path, run: str) -> float:
         return WEEK
 
 
-def timeseries(root: Path, cmp, series: dict[str, pd.DataFrame], path: Path, limit: int) -> list[str]:
-    """``series``: each run's ``SERIES`` columns by step (a run without one is left out)."""
+def _side_by_side(runs: list[dict], col: str) -> pd.DataFrame:
+    """Column ``col`` of each run's series, one column a run, rows aligned by step."""
+    return pd.concat([pd.Series(r[col], index=pd.Index(r["step"], name="step"), name=col)
+                      for r in runs], axis=1)
+
+
+def timeseries(root: Path, cmp, series: dict[str, dict], path: Path, limit: int) -> list[str]:
+    """``series``: each run's step and ``SERIES`` columns, {column: values} (a run without
+    them is left out)."""
     runs = cmp.runs
     cols = [c for c, *_ in SERIES]
     n = len(_shown(cmp, limit))
@@ -83,7 +90,7 @@ def timeseries(root: Path, cmp, series: dict[str, pd.DataFrame], path: Path, lim
         if frames:
             days = _period_days(root, group["run"].iloc[0])
             curves.append((_name(stratum, variant), days,
-                           {col: pd.concat([f[col] for f in frames], axis=1) for col in cols}))
+                           {col: _side_by_side(frames, col) for col in cols}))
     if not curves:
         return []
     # One time unit for every variant (they may differ in their step length).

@@ -379,12 +379,12 @@ def build(root: str | os.PathLike, out: str | os.PathLike | None = None,
     return Report(path=target, collection=c, comparison=cmp, terminal=terminal, files=files)
 
 
-def _check_timeseries(c: Collection, columns: list[str]) -> dict[str, pd.DataFrame]:
+def _check_timeseries(c: Collection, columns: list[str]) -> dict[str, dict]:
     """Every finished run's time series must be readable (the plots use them): one that is not
     is named with the problems, never skipped without a word.
 
-    Returns what the plots draw, read in the same pass: the ``columns`` of each run's series
-    that has them all, indexed by step (of a damaged file, what can still be read of them)."""
+    Returns what the plots draw, read in the same pass: step and the ``columns`` of each run's
+    series that has them all, as {column: values} (of a damaged file, what can still be read)."""
     series = {}
     wanted = ["step", *columns]
     for run in c.runs.loc[c.runs["status"] == layout.OK, "run"]:
@@ -401,7 +401,7 @@ def _check_timeseries(c: Collection, columns: list[str]) -> dict[str, pd.DataFra
             except Exception:  # nothing of it to draw; it is named above
                 continue
         if columns and list(frame.columns) == wanted:
-            series[run] = frame.set_index("step")
+            series[run] = {col: frame[col].array for col in wanted}
     return series
 
 
