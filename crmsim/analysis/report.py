@@ -16,9 +16,11 @@ report wrote it (``crmsim.layout.is_report``):
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -352,6 +354,28 @@ def build(root: str | os.PathLike, out: str | os.PathLike | None = None,
     is replaced in one rename; anything else at ``out`` raises ``ConfigError`` and is left
     alone. The runs themselves are only read.
     """
+    with _new_objects_only():
+        return _build(root, out, baseline, plots)
+
+
+@contextmanager
+def _new_objects_only():
+    """While a report is made, the cyclic garbage collector leaves alone the objects that were
+    there before it (the imports' ~200,000 modules, functions and classes, never garbage): its
+    full collections walked them all, ~0.14 s of CPU in a report of 120 runs. Objects made
+    meanwhile are collected as usual; a process that froze objects itself is left as it is."""
+    if gc.get_freeze_count() or not gc.isenabled():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _build(root: str | os.PathLike, out: str | os.PathLike | None, baseline: str | None,
+           plots: bool) -> Report:
     plot_mod = None
     if plots:   # matplotlib only for the plots (~0.3 s of CPU to import)
         from . import plots as plot_mod
