@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from omegaconf import OmegaConf
 
@@ -228,36 +230,47 @@ def _tidy_types(frame: pd.DataFrame, params: list[str], kpis: list[str]) -> pd.D
     return frame
 
 
-def read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
-    """The ``columns`` a parquet file has, in that order, after decoding every column of it: a
-    damaged file raises what ``pd.read_parquet(path)`` raises, even in a column not asked for
-    (a damaged pandas schema too).
-
-    Half the CPU of ``pd.read_parquet``, which converts every column to pandas; a file only
-    pandas reads (a directory of parts) is read by pandas."""
+def read_table(path: Path) -> pa.Table:
+    """A parquet file with every column decoded and its pandas schema read: a damaged file
+    raises what ``pd.read_parquet(path)`` raises, even in a column no one asked for, for a third
+    of its CPU (it converts every column to pandas). A file only pandas reads (a directory of
+    parts) is read by pandas."""
     try:
         table = pq.ParquetFile(path).read(use_threads=False)
     except Exception:   # pyarrow raises its own types for damaged files: pandas' error, or data
-        frame = pd.read_parquet(path)
-        return frame[[c for c in columns if c in frame.columns]]
+        return pa.Table.from_pandas(pd.read_parquet(path), preserve_index=False)
+    table.schema.pandas_metadata  # noqa: B018 (parsed: a damaged one raises, as pandas' would)
+    return table
+
+
+def read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` a parquet file has, in that order, checked as ``read_table`` checks."""
+    table = read_table(path)
     return table.select([c for c in columns if c in table.column_names]).to_pandas()
 
 
-def collect_levers(root: Path, runs: pd.Series, columns: list[str] | None = None,
+def collect_levers(root: Path, runs: pd.Series, columns: list[str],
                    ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """The ``levers.parquet`` of each run in ``runs`` (paths relative to ``root``) as one table
-    with a ``run`` column (and of the other columns, ``columns`` only, when given), and the runs
-    whose file is missing or unreadable (runs saved before levers were recorded have none: they
-    are named, not guessed). Every file is read whole, so a damaged one is always named."""
-    parts, problems = [], []
+    """The ``columns`` of the ``levers.parquet`` of each run in ``runs`` (paths relative to
+    ``root``) as one table with a ``run`` column, and the runs whose file is missing or
+    unreadable (runs saved before levers were recorded have none: they are named, not guessed).
+    Every file is read whole (``read_table``), so a damaged one is always named."""
+    tables, problems = [], []
     for run in runs:
         path = Path(root) / run / layout.LEVERS
         try:
-            frame = pd.read_parquet(path) if columns is None else read_columns(path, columns)
+            table = read_table(path)
         except Exception as err:   # pyarrow raises its own types for damaged files
             why = "missing" if not path.exists() else f"unreadable ({type(err).__name__})"
             problems.append((str(Path(run) / layout.LEVERS), why))
             continue
-        frame.insert(0, "run", run)
-        parts.append(frame)
-    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["run"])), problems
+        tables.append((run, table.select([c for c in columns if c in table.column_names])))
+    if not tables:
+        return pd.DataFrame(columns=["run"]), problems
+    try:   # one conversion to pandas for all runs (a column some files lack is empty in their rows)
+        frame = pa.concat_tables([t for _, t in tables], promote_options="permissive").to_pandas()
+    except pa.ArrowException:   # types pyarrow does not merge (a categorical lever): pandas does
+        frame = pd.concat([t.to_pandas() for _, t in tables], ignore_index=True)
+    frame.insert(0, "run", np.repeat(np.array([run for run, _ in tables], dtype=object),
+                                     [t.num_rows for _, t in tables]))
+    return frame, problems
