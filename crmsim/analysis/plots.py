@@ -42,7 +42,7 @@ def _name(stratum: str, variant: str) -> str:
 
 
 class _ConfigLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
-    """YAML as ``OmegaConf.load`` reads it, duplicate keys refused, with libyaml's parser."""
+    """libyaml's safe loader, refusing a key given twice as ``OmegaConf.load`` does."""
 
     def construct_mapping(self, node, deep=False):
         keys = [k.value for k, _ in node.value if k.tag == yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG]
