@@ -172,18 +172,24 @@ def test_the_verdict_says_when_a_strategy_pays_back(tmp_path):
     assert rep.comparison.objective == "npv_total" and v.loc["idic", "verdict"] == "better"
 
 
-def test_the_verdict_is_decomposed_by_lever_from_the_runs_levers_tables(tmp_path):
-    """Each variant's difference is split into its levers' net gains (the variant's minus the
-    baseline's, paired by seed) and the rest; levers without a control group go to the rest."""
+def write_levers(root, seeds=range(5)):
+    """levers.parquet for the runs of ``make_sweep``: a lever without a control group in every
+    run, and idic's customization with its control group, net 30 + seed."""
     from crmsim.levers import COLUMNS
 
-    make_sweep(tmp_path)
-    for p, s in [(p, s) for p in ("transactional", "idic") for s in range(5)]:
+    for p, s in [(p, s) for p in ("transactional", "idic") for s in seeds]:
         rows = [{"lever": "ads", "control_group": False, "net": math.nan}]
         if p == "idic":
             rows.append({"lever": "customization", "control_group": True, "net": 30.0 + s})
         frame = pd.DataFrame([{**dict.fromkeys(COLUMNS, 0.0), "category": "", **r} for r in rows])
-        frame.to_parquet(tmp_path / f"policy={p},seed={s}" / "levers.parquet")
+        frame.to_parquet(root / f"policy={p},seed={s}" / "levers.parquet")
+
+
+def test_the_verdict_is_decomposed_by_lever_from_the_runs_levers_tables(tmp_path):
+    """Each variant's difference is split into its levers' net gains (the variant's minus the
+    baseline's, paired by seed) and the rest; levers without a control group go to the rest."""
+    make_sweep(tmp_path)
+    write_levers(tmp_path)
     rep = report.build(tmp_path, plots=False)
     d = report.verdict(rep.comparison).set_index("variant").loc["idic", "npv_profit_diff"]
     lines, _ = report.lever_decomposition(rep.collection, rep.comparison)
@@ -191,3 +197,62 @@ def test_the_verdict_is_decomposed_by_lever_from_the_runs_levers_tables(tmp_path
                      f"the rest {d - 32:+,.2f} (5 seeds)"]
     assert lines[0] in rep.terminal
     assert "## What carries each difference" in (rep.path / "report.md").read_text()
+
+
+def test_lever_tables_of_other_types_are_collected_as_pandas_reads_them(tmp_path):
+    """The levers tables are joined before they go to pandas; a table whose lever column is
+    categorical, or that lacks a column, comes out as pandas' own concatenation has it."""
+    from crmsim.analysis.collect import collect_levers
+
+    make_sweep(tmp_path)
+    write_levers(tmp_path)
+    odd = tmp_path / "policy=idic,seed=2" / "levers.parquet"
+    frame = pd.read_parquet(odd)
+    frame.astype({"lever": "category"}).to_parquet(odd)
+    lacking = tmp_path / "policy=transactional,seed=3" / "levers.parquet"
+    pd.read_parquet(lacking).drop(columns="net").to_parquet(lacking)
+    columns = ["lever", "control_group", "net"]
+    runs = collect(tmp_path).runs["run"]
+    got, problems = collect_levers(tmp_path, runs, columns)
+    want = pd.concat([pd.read_parquet(tmp_path / r / "levers.parquet").reindex(columns=columns)
+                      .assign(run=r) for r in runs], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want[["run", *columns]], check_exact=True)
+    assert problems == []
+    rep = report.build(tmp_path, plots=False)
+    assert "customization +32.00" in rep.terminal
+
+
+def test_a_time_series_pandas_cannot_read_is_named_and_left_out_of_the_plot(tmp_path):
+    """The check reads each time series once with pyarrow, for the plots too; a file whose
+    pandas schema is damaged (pyarrow alone reads it) is named, as pandas would name it."""
+    import pyarrow.parquet as pq
+
+    make_sweep(tmp_path)
+    path = tmp_path / "policy=idic,seed=1" / "timeseries.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({b"pandas": b"{not json"}), path)
+    rep = report.build(tmp_path)
+    assert [(f, why.split(":")[0]) for f, why in rep.collection.problems] == [
+        ("policy=idic,seed=1/timeseries.parquet", "unreadable (JSONDecodeError")]
+    assert sorted(rep.collection.series) == sorted(
+        f"policy={p},seed={s}" for p in ("transactional", "idic") for s in range(5) if (p, s) != ("idic", 1))
+    assert "timeseries.png" in rep.files
+
+
+@pytest.mark.parametrize("days", ["30.0", "14", "${sim.steps}", "'7'", "true", "3e1", "[1]",
+                                  "30.0\n  period_days: 14", "30.0\nsim: {steps: 2}", "(broken"])
+def test_the_plots_read_the_step_length_as_omegaconf_reads_the_saved_config(tmp_path, days):
+    """libyaml reads a saved config's step length; anything but a plain number, and a file
+    OmegaConf refuses (a key twice), reads as OmegaConf reads it."""
+    from omegaconf import OmegaConf
+
+    from crmsim.analysis import plots
+
+    (tmp_path / "run").mkdir()
+    config = tmp_path / "run" / "config.yaml"
+    config.write_text("sim:\n  steps: 52\n  period_days: " + days + "\n")
+    try:
+        want = float(OmegaConf.load(config).sim.period_days)
+    except Exception:
+        want = plots.WEEK
+    assert plots._period_days(tmp_path, "run") == want

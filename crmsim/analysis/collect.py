@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from omegaconf import OmegaConf
 
 from .. import layout
@@ -48,6 +51,9 @@ class Collection:
     problems: list[tuple[str, str]] = field(default_factory=list)
     # Parameters drawn from the prior ranges (study.uncertainty.draws), as columns DRAWN + key.
     drawn: list[str] = field(default_factory=list)
+    # The plotted columns of finished runs' time series, by run ({column: values}, step
+    # included): read once by the report's check of every time series, for its plots.
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _seed_from_config(run: Path) -> Any:
@@ -224,19 +230,47 @@ def _tidy_types(frame: pd.DataFrame, params: list[str], kpis: list[str]) -> pd.D
     return frame
 
 
-def collect_levers(root: Path, runs: pd.Series) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """The ``levers.parquet`` of each run in ``runs`` (paths relative to ``root``) as one table
-    with a ``run`` column, and the runs whose file is missing or unreadable (runs saved before
-    levers were recorded have none: they are named, not guessed)."""
-    parts, problems = [], []
+def read_table(path: Path) -> pa.Table:
+    """A parquet file with every column decoded and its pandas schema read: a damaged file
+    raises what ``pd.read_parquet(path)`` raises, even in a column no one asked for, for a third
+    of its CPU (it converts every column to pandas). A file only pandas reads (a directory of
+    parts) is read by pandas."""
+    try:
+        table = pq.ParquetFile(path).read(use_threads=False)
+    except Exception:   # pyarrow raises its own types for damaged files: pandas' error, or data
+        return pa.Table.from_pandas(pd.read_parquet(path), preserve_index=False)
+    table.schema.pandas_metadata  # noqa: B018 (parsed: a damaged one raises, as pandas' would)
+    return table
+
+
+def read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` a parquet file has, in that order, checked as ``read_table`` checks."""
+    table = read_table(path)
+    return table.select([c for c in columns if c in table.column_names]).to_pandas()
+
+
+def collect_levers(root: Path, runs: pd.Series, columns: list[str],
+                   ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The ``columns`` of the ``levers.parquet`` of each run in ``runs`` (paths relative to
+    ``root``) as one table with a ``run`` column, and the runs whose file is missing or
+    unreadable (runs saved before levers were recorded have none: they are named, not guessed).
+    Every file is read whole (``read_table``), so a damaged one is always named."""
+    tables, problems = [], []
     for run in runs:
         path = Path(root) / run / layout.LEVERS
         try:
-            frame = pd.read_parquet(path)
+            table = read_table(path)
         except Exception as err:   # pyarrow raises its own types for damaged files
             why = "missing" if not path.exists() else f"unreadable ({type(err).__name__})"
             problems.append((str(Path(run) / layout.LEVERS), why))
             continue
-        frame.insert(0, "run", run)
-        parts.append(frame)
-    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["run"])), problems
+        tables.append((run, table.select([c for c in columns if c in table.column_names])))
+    if not tables:
+        return pd.DataFrame(columns=["run"]), problems
+    try:   # one conversion to pandas for all runs (a column some files lack is empty in their rows)
+        frame = pa.concat_tables([t for _, t in tables], promote_options="permissive").to_pandas()
+    except pa.ArrowException:   # types pyarrow does not merge (a categorical lever): pandas does
+        frame = pd.concat([t.to_pandas() for _, t in tables], ignore_index=True)
+    frame.insert(0, "run", np.repeat(np.array([run for run, _ in tables], dtype=object),
+                                     [t.num_rows for _, t in tables]))
+    return frame, problems

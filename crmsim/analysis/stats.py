@@ -9,10 +9,18 @@ unpaired (Welch) interval on the same runs is reported next to it, to show what 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(level: float, df: int) -> float:
+    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom (one call
+    of scipy's ``ppf`` per sample size, not per KPI)."""
+    return stats.t.ppf(0.5 + level / 2, df)
 
 
 def _t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
@@ -21,7 +29,7 @@ def _t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
     mean = float(x.mean()) if n else float("nan")
     if n < 2:
         return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    half = _t_quantile(level, n - 1) * x.std(ddof=1) / np.sqrt(n)
     return mean, mean - half, mean + half
 
 
@@ -58,9 +66,13 @@ def paired_differences(
         raise ValueError(f"baseline {baseline!r} is not among the variants {sorted(set(runs[variant]))}")
     rows = []
     base = runs[runs[variant] == baseline].set_index(seed)
+    # Every KPI's per-seed differences at once, aligned by seed as one KPI's would be (a KPI
+    # the runs lack raises below, where it did one KPI at a time).
+    present = [k for k in dict.fromkeys(kpis) if k in runs.columns]
     for name, group in runs.groupby(variant, sort=False):
         g = group.set_index(seed)
         common = g.index.intersection(base.index)
+        diffs = g.loc[common, present] - base.loc[common, present] if name != baseline else None
         for kpi in kpis:
             x = g[kpi].to_numpy(dtype=float)
             mean, lo, hi = _t_interval(x, level)
@@ -71,7 +83,7 @@ def paired_differences(
                 row.update(diff=0.0, diff_low=0.0, diff_high=0.0, unpaired_low=0.0,
                            unpaired_high=0.0, p_value=float("nan"))
             else:
-                d = (g.loc[common, kpi] - base.loc[common, kpi]).to_numpy(dtype=float)
+                d = diffs[kpi].to_numpy(dtype=float)
                 dm, dlo, dhi = _t_interval(d, level)
                 ulo, uhi = _welch_interval(x, base[kpi].to_numpy(dtype=float), level)
                 if d.size > 1 and d.std(ddof=1) > 0:
