@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -57,9 +57,28 @@ def _at(x, idx):
     return x[idx] if np.ndim(x) else x
 
 
-def _payment(buyers, late_prob, u, default_prob):
-    """``spending.payment`` with the per-person arrays first (``Workers.blockwise``)."""
-    return spending.payment(buyers, late_prob, default_prob, u)
+def _settle(buyers, late_prob, u, amount, late_payments, revenue, margin_discounted, *,
+            default_prob, margin, discount_factor):
+    """Who pays late and who never (``spending.payment``), added to each person's books in
+    place with what they bought. Element-wise (``Workers.blockwise``)."""
+    late, default = spending.payment(buyers, late_prob, default_prob, u)
+    late_payments += late
+    revenue += amount
+    margin_discounted += amount * margin * discount_factor
+    return late, default
+
+
+def _price_paid(price, deal_seeker, discount):
+    """The price a person pays: a constant deal-seeker always finds a deal (a coupon, a price
+    match) and pays ``discount`` (``deal_seeker_discount``) less (seed 001: they cost margin).
+    Element-wise."""
+    return price * (1.0 - discount * deal_seeker)
+
+
+def _felt_price(price, discount, deal_seeker, premium):
+    """The price as the customer feels it: discounted by a promotion; without one, a
+    deal-seeker feels the full price as dearer by ``premium``. Element-wise."""
+    return price * np.where(discount > 0, 1.0 - discount, 1.0 + premium * deal_seeker)
 
 
 def _uniforms(shape: tuple, rng: np.random.Generator) -> np.ndarray:
@@ -421,32 +440,27 @@ class CRMModel(mesa.Model):
             return Leaving(none, none)
         u_churn = self.draws["churn"].take()
 
-        def decide(mask, satisfaction, commitment, sentiment, switching_cost, felt_price,
-                   price_sensitivity, exposure, lever, base_churn, u):
+        def decide(mask, satisfaction, commitment, sentiment, switching_cost, price, discount,
+                   deal_seeker, price_sensitivity, exposure, lever, base_churn, u):
+            felt_price = _felt_price(price, discount, deal_seeker, premium)
+            # The lapse signal fades during the step: the hazard feels its mean over the step.
             m = churn.hazard_multiplier(
                 satisfaction, commitment, sentiment, switching_cost, felt_price,
-                price_sensitivity, exposure, ch.satisfaction_effect, ch.commitment_effect,
-                ch.sentiment_effect, ch.switching_cost_effect, ch.price_effect, ch.contagion,
-                ch.dissatisfied_effect)
+                price_sensitivity, exposure * self.per_step.lapse_mean, ch.satisfaction_effect,
+                ch.commitment_effect, ch.sentiment_effect, ch.switching_cost_effect,
+                ch.price_effect, ch.contagion, ch.dissatisfied_effect)
             return churn.decide(mask, churn.leave_probability(base_churn, m * lever, self.dt), u)
 
         def leaving(mask: np.ndarray, switching_cost) -> np.ndarray:
             # Element-wise: on blocks of people, shared among the threads (crmsim/parallel.py).
             return self.workers.blockwise(decide, (
-                mask, pop.satisfaction, pop.commitment, pop.sentiment, switching_cost, felt_price,
-                pop.price_sensitivity, exposure, lever, pop.base_churn, u_churn))
+                mask, pop.satisfaction, pop.commitment, pop.sentiment, switching_cost, pop.price,
+                discount, pop.deal_seeker, pop.price_sensitivity, exposure, lever, pop.base_churn,
+                u_churn))
 
-        def exposure_now():
-            # The lapse signal fades during the step: the hazard feels its mean over the step.
-            return (self._contagion_exposure() * self.per_step.lapse_mean
-                    if ch.contagion > 0 else 0.0)
-
-        def levers_and_prices():
-            return self._lever_on_hazard(actions, active), self._felt_price(actions)
-
-        # Independent: the contagion product on a worker while the levers and prices are
-        # worked out.
-        (lever, felt_price), exposure = self.workers.run(levers_and_prices, exposure_now)
+        lever = self._lever_on_hazard(actions, active)
+        discount, premium = self._discount(actions), self.cfg.market.traits.deal_seeker_premium
+        exposure = self._contagion_exposure() if ch.contagion > 0 else 0.0
         eligible = active & ch.enabled
         left = leaving(eligible, pop.switching_cost)
         trapped = np.zeros(pop.n, dtype=bool)
@@ -476,6 +490,7 @@ class CRMModel(mesa.Model):
     def _end_contracts(self, left: np.ndarray) -> float:
         """Those who leave pay their exit fees and their contracts end; returns the fees."""
         pop = self.population
+        left = np.flatnonzero(left)   # a few per cent: indices are ~10x cheaper than the mask
         exit_fees = float(pop.exit_fee[left].sum())
         pop.exit_fee[left] = 0.0
         pop.switching_cost[left] = 0.0
@@ -527,12 +542,13 @@ class CRMModel(mesa.Model):
         adopters and returners join."""
         pop = self.population
         self._move(leaving.left, LAPSED)
-        pop.lapsed_at[leaving.left] = self.steps
+        left = np.flatnonzero(leaving.left)   # indices: ~10x cheaper than the mask for a few
+        pop.lapsed_at[left] = self.steps
         # What the relationship built goes with it: a returning customer starts over.
         for state in (pop.penetration, pop.customization, pop.pantry, pop.annoyance):
-            state[leaving.left] = 0.0
+            state[left] = 0.0
         pop.lapse_signal *= self.per_step.lapse_fade
-        pop.lapse_signal[leaving.left] = 1.0
+        pop.lapse_signal[left] = 1.0
         self._join(joining.adopted | joining.returned)
         pop.ever_customer |= joining.adopted
 
@@ -558,17 +574,17 @@ class CRMModel(mesa.Model):
             partial(experience.commitment_update, rate=c.market.experience.commitment_rate,
                     dt=self.dt), (active, pop.commitment, pop.satisfaction))
         u_pay = self.draws["spending"].take()
+        disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
+        settle = partial(_settle, default_prob=c.market.traits.default_prob,
+                         margin=c.firm.margin, discount_factor=disc)
+        books = (pop.late_payments, pop.revenue, pop.margin_discounted)  # added to in place
         if self.noncontractual:
             amount = self._shop(active, actions, joining, row)
-            payers, late_p = amount > 0, self.per_step.late_pay_prob
+            late, default = self.workers.blockwise(
+                settle, (amount > 0, self.per_step.late_pay_prob, u_pay, amount, *books))
         else:
-            payers, late_p, amount = self._subscribe(active, leaving, joining, actions)
-        late, default = self.workers.blockwise(
-            partial(_payment, default_prob=c.market.traits.default_prob), (payers, late_p, u_pay))
-        pop.late_payments += late
-        pop.revenue += amount
-        disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
-        pop.margin_discounted += amount * c.firm.margin * disc
+            amount, late, default = self._subscribe(active, leaving, joining, actions, u_pay,
+                                                    books, settle)
         sales = float(amount.sum())
         row.update(
             late_payments=int(np.count_nonzero(late)),
@@ -583,23 +599,35 @@ class CRMModel(mesa.Model):
         return amount
 
     def _subscribe(self, active: np.ndarray, leaving: Leaving, joining: Joining,
-                   actions: Actions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Contractual purchases: who pays, their chance of paying late, and what they pay.
-        Those who joined or left during the step were customers for half of it on average and
-        buy for that half (``metrics`` documents the timing); promotions move purchases."""
+                   actions: Actions, u_pay: np.ndarray, books: tuple,
+                   settle: Callable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Contractual purchases: what each customer pays, and who pays late or never
+        (``settle``, which adds them to the ``books``). Those who joined or left during the
+        step were customers for half of it on average and buy for that half (``metrics``
+        documents the timing); promotions move purchases."""
         c, pop, dt = self.cfg, self.population, self.dt
         payers = active | leaving.left
-        years = np.where(joining.adopted | joining.returned | leaving.left, 0.5 * dt, dt)
-        # A late payment is a hazard per year: half a step's worth for the half-step buyers.
-        late_p = np.where(years < dt, self.per_step.late_pay_prob_half, self.per_step.late_pay_prob)
-        years = self._promotion_timing(years, payers, actions)
-        def spend(payers, value, price, satisfaction, penetration, years):
-            return spending.spend(payers, value, price, satisfaction,
-                                  c.market.spend.satisfaction_effect, penetration, years)
+        half = joining.adopted | joining.returned | leaving.left
+        # Years of purchases: worked out on the blocks, unless a promotion moves them.
+        years = self._promotion_timing(np.where(half, 0.5 * dt, dt), payers, actions) \
+            if self._promoting(actions) else None
+        disc = c.market.traits.deal_seeker_discount
 
-        amount = self.workers.blockwise(   # element-wise: on blocks of people
-            spend, (payers, pop.value, self._price_paid(), pop.satisfaction, pop.penetration, years))
-        return payers, late_p, amount
+        def pay(payers, half, years, value, price, deal_seeker, satisfaction, penetration,
+                late_half, late_whole, u, *books):
+            if years is None:
+                years = np.where(half, 0.5 * dt, dt)
+            # A late payment is a hazard per year: half a step's worth for the half-step buyers.
+            late_p = np.where(half, late_half, late_whole)
+            amount = spending.spend(payers, value, _price_paid(price, deal_seeker, disc),
+                                    satisfaction, c.market.spend.satisfaction_effect,
+                                    penetration, years)
+            return amount, *settle(payers, late_p, u, amount, *books)
+
+        return self.workers.blockwise(pay, (   # element-wise: on blocks of people
+            payers, half, years, pop.value, pop.price, pop.deal_seeker, pop.satisfaction,
+            pop.penetration, self.per_step.late_pay_prob_half, self.per_step.late_pay_prob,
+            u_pay, *books))
 
     def _late_payment_cost(self, late: np.ndarray, amount: np.ndarray) -> float:
         """What is paid late is outstanding for ``days_late``: the spend of that many days (the
@@ -755,14 +783,11 @@ class CRMModel(mesa.Model):
         contribution = spend * (c.firm.margin - c.market.traits.default_prob) - serve - late
         return metrics.customer_equity(contribution, hazard, c.sim.discount_rate, self.dt)
 
-    def _price_paid(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """The price each person (of ``idx``, or everyone) pays: a constant deal-seeker always
-        finds a deal (a coupon, a price match) and pays ``deal_seeker_discount`` less (seed 001:
-        they cost margin)."""
-        pop, disc = self.population, self.cfg.market.traits.deal_seeker_discount
-        if idx is None:
-            return pop.price * (1.0 - disc * pop.deal_seeker)
-        return pop.price[idx] * (1.0 - disc * pop.deal_seeker[idx])
+    def _price_paid(self, idx: np.ndarray) -> np.ndarray:
+        """The price each person of ``idx`` pays (``_price_paid`` of the module)."""
+        pop = self.population
+        return _price_paid(pop.price[idx], pop.deal_seeker[idx],
+                           self.cfg.market.traits.deal_seeker_discount)
 
     # -- helpers ----------------------------------------------------------------------------
     def _promotion_timing(self, years: np.ndarray, buying: np.ndarray,
@@ -772,13 +797,17 @@ class CRMModel(mesa.Model):
         up (the dip)."""
         pop = self.population
         bump = self._effect(actions, "sales_bump")
-        if not np.ndim(bump) and not pop.pantry.any():
+        if not self._promoting(actions):
             return years
         on_deal = np.asarray(bump) > 0
         use = np.where(on_deal | ~buying, 0.0, np.minimum(pop.pantry, years))
         ahead = np.where(buying, years * self._effect(actions, "stockpile"), 0.0)
         pop.pantry = (pop.pantry - use + ahead).astype(np.float32)
         return years * (1.0 + bump) - use
+
+    def _promoting(self, actions: Actions) -> bool:
+        """Whether a promotion moves purchases this step (a bump now, or a pantry to use up)."""
+        return bool(np.ndim(self._effect(actions, "sales_bump")) or self.population.pantry.any())
 
     def _expire_contracts(self, active: np.ndarray) -> np.ndarray:
         """Contracts whose term ends at this step (the step nearest the expiry day): the lock
@@ -876,12 +905,14 @@ class CRMModel(mesa.Model):
         self._purchases = (first, np.zeros(first.size), self._amounts(first))
 
     def _felt_price(self, actions: Actions) -> np.ndarray:
-        """The price as the customer feels it this step: discounted by a promotion; without
-        one, a deal-seeker feels the full price as dearer."""
+        """The price as each person feels it this step (``_felt_price`` of the module)."""
         pop = self.population
-        discount = np.clip(self._effect(actions, "discount"), 0.0, 1.0)
-        premium = self.cfg.market.traits.deal_seeker_premium * pop.deal_seeker
-        return pop.price * np.where(discount > 0, 1.0 - discount, 1.0 + premium)
+        return _felt_price(pop.price, self._discount(actions), pop.deal_seeker,
+                           self.cfg.market.traits.deal_seeker_premium)
+
+    def _discount(self, actions: Actions) -> np.ndarray | float:
+        """The promotion's discount on the price this step, per person (or one number)."""
+        return np.clip(self._effect(actions, "discount"), 0.0, 1.0)
 
     def _settle_initial_customers(self) -> None:
         """Customers at step 0 have met the firm before: used to its typical encounter, they
@@ -914,9 +945,10 @@ class CRMModel(mesa.Model):
         if net.complete:
             # Well-mixed: each person is in touch with mean_degree others drawn at random.
             return self.cfg.network.mean_degree * (sig.sum() - sig) / max(net.n - 1, 1)
-        exposure = net.neighbour_sum(sig, "strong")
+        # The product by blocks of rows, one per thread (the same sums).
+        exposure = net.neighbour_sum(sig, "strong", self.workers)
         if net.weak is not None:
-            exposure += net.neighbour_sum(sig, "weak")
+            exposure += net.neighbour_sum(sig, "weak", self.workers)
         return exposure
 
     def _state_means(self) -> dict[str, float]:

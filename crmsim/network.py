@@ -20,10 +20,11 @@ import io
 import itertools
 import math
 import numbers
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ class Network:
         """Undirected edges over both layers (0 for the unmaterialised complete network)."""
         return sum(int(a.nnz) // 2 for a in self._layers("all"))
 
-    def neighbour_sum(self, x: np.ndarray, layer: str = "strong") -> np.ndarray:
+    def neighbour_sum(self, x: np.ndarray, layer: str = "strong", workers=None) -> np.ndarray:
         """``y[i] = sum_j A[i, j] * x[j]`` over ``layer`` ('strong', 'weak' or 'all').
 
         For the complete network this is everyone else's total, ``x.sum() - x``; it has no weak
@@ -86,7 +87,9 @@ class Network:
         When few entries of ``x`` are non-zero (word of mouth: only this step's tellers) the
         sum is scattered from those rows alone, which touches a few per cent of the edges.
         Both routes add the same float64 products in the same order (ascending ``j``), so the
-        result is bit-identical whichever is taken.
+        result is bit-identical whichever is taken. With ``workers`` (``crmsim.parallel.Workers``)
+        of more than one thread, the full product is computed in contiguous blocks of rows, one
+        per thread: each row's sum is the same either way.
         """
         x = self._vector(x, "x", np.float64)
         layers = self._layers(layer)
@@ -99,7 +102,23 @@ class Network:
         if np.count_nonzero(x) * _SPARSE_SHARE < self.n:
             rows = np.flatnonzero(x)
             return self._scatter(layers, rows, x[rows])
-        return self._add_layers(self._float64(a) @ x for a in layers)
+        return self._add_layers(self._product(self._float64(a), x, workers) for a in layers)
+
+    def _product(self, a: sp.csr_array, x: np.ndarray, workers) -> np.ndarray:
+        """``a @ x``, by blocks of rows on ``workers``' threads when it has more than one."""
+        threads = getattr(workers, "threads", 1)
+        if threads < 2 or a.shape[0] < threads:
+            return a @ x
+        key = ("rows", id(a), threads)
+        if key not in self._derived:
+            # Views of ``a``'s index and value arrays; only each block's row offsets are new.
+            cuts = np.linspace(0, a.shape[0], threads + 1).astype(np.int64)
+            self._derived[key] = tuple(
+                sp.csr_array((a.data[a.indptr[lo]:a.indptr[hi]], a.indices[a.indptr[lo]:a.indptr[hi]],
+                              a.indptr[lo:hi + 1] - a.indptr[lo]), shape=(hi - lo, a.shape[1]))
+                for lo, hi in zip(cuts[:-1], cuts[1:], strict=True))
+        blocks = self._derived[key]
+        return np.concatenate(workers.run(*(partial(operator.matmul, b, x) for b in blocks)))
 
     def neighbour_sum_at(self, rows: np.ndarray, values: np.ndarray,
                          layer: str = "strong") -> np.ndarray:
