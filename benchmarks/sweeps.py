@@ -51,25 +51,39 @@ def _adopt_orphans() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def _reap(timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.05)
-    left = []
+def _children() -> dict[int, str]:
+    """This process's children (pid: state and command line), from /proc."""
+    found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
             if int(fields[1]) == os.getpid():
-                left.append(f"{pid} ({fields[0]}): "
-                            + Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:200])
+                found[int(pid)] = (f"{fields[0]}: "
+                                   + Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:200])
         except OSError:
             pass
-    raise TimeoutError("processes of the sweep still running: " + "; ".join(left))
+    return found
+
+
+def _reap(ours: set[int], timeout: float = 30.0) -> None:
+    """Wait for every child but ``ours`` (this process's own helpers, such as a
+    multiprocessing resource tracker started by ``--check``) to end, and reap it."""
+    end = time.monotonic() + timeout
+    while True:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+        left = {pid: what for pid, what in _children().items() if pid not in ours}
+        if not left:
+            return
+        if time.monotonic() > end:
+            raise TimeoutError("processes of the sweep still running: "
+                               + "; ".join(f"{pid} ({what})" for pid, what in left.items()))
+        time.sleep(0.05)
 
 
 def _cpu_children() -> float:
@@ -82,11 +96,12 @@ def measure(case: str, extra: list[str], check: int) -> dict:
         env = {**os.environ, "CRMSIM_RESULTS": tmp}
         command = [sys.executable, "-m", "crmsim.cli", "run", "-m", "-q", *CASES[case], *extra]
         load = os.getloadavg()[0]
+        ours = set(_children())
         before = _cpu_children()
         start = time.perf_counter()
         proc = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True)
         wall = time.perf_counter() - start
-        _reap()
+        _reap(ours)
         cpu = _cpu_children() - before
         if proc.returncode != 0:
             raise SystemExit(f"the sweep failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -119,8 +134,8 @@ def _check(docs: list[tuple[Path, dict]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sweeps", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("cases", nargs="*", default=list(CASES), choices=list(CASES),
-                        help="which sweeps (default: both)")
+    parser.add_argument("cases", nargs="*", metavar="case",
+                        help=f"which sweeps: {', '.join(CASES)} (default: both)")
     parser.add_argument("--check", type=int, default=2, metavar="N",
                         help="jobs run again in this process and compared bit for bit (default 2)")
     parser.add_argument("--out", type=Path, default=HERE / "sweeps.csv",
@@ -129,11 +144,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r}: choose from {', '.join(CASES)}")
     if sys.platform != "linux":
         raise SystemExit("python -m benchmarks.sweeps counts a process tree's CPU time: Linux only")
     _adopt_orphans()
     rows = []
-    for case in args.cases:
+    for case in args.cases or list(CASES):
         row = measure(case, extra, args.check)
         rows.append(row)
         verdict = "met" if row["overhead_ratio"] <= TARGET_OVERHEAD else "not met"
