@@ -10,6 +10,7 @@ per step (the step length ``sim.period_days`` is only the resolution).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -308,6 +309,17 @@ class CRMConfig:
     firm: FirmConfig = field(default_factory=FirmConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
+
+
+def seedless(plain: dict) -> tuple[str, int] | None:
+    """A resolved config ``plain`` as (its content without the seed, as text; its seed), or
+    None when the seed is not a whole number: configs that differ only by their seed (a
+    sweep's replicates) share the text, so what was worked out for one serves the others."""
+    seed = plain.get("seed")
+    if type(seed) is not int:
+        return None
+    return json.dumps({k: v for k, v in plain.items() if k != "seed"}, sort_keys=True,
+                      default=repr), seed
 
 
 def register_schema() -> None:

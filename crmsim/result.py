@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from omegaconf._utils import get_omega_conf_dumper
 
 from . import layout
 from ._version import __version__
+from .config import seedless
 
 # Config keys that say how a run is filed and read, not what is simulated.
 NOT_SIMULATED = ("study",)
@@ -69,12 +69,11 @@ def yaml_text(plain: dict, sort_keys: bool = False) -> str:
     """What ``OmegaConf.to_yaml`` writes for the config ``plain`` (a plain, resolved container).
 
     A config that differs from one written before only by its whole-number ``seed`` reuses that
-    text with its own seed line (tests/test_result.py checks it equals a fresh dump)."""
-    seed = plain.get("seed")
-    if type(seed) is not int:
+    text with its own seed line (tests/test_sweep_launcher.py checks it equals a fresh dump)."""
+    rest = seedless(plain)
+    if rest is None:
         return _dump(plain, sort_keys)
-    key = (json.dumps({k: v for k, v in plain.items() if k != "seed"}, sort_keys=True,
-                      default=repr), sort_keys)
+    key, seed = (rest[0], sort_keys), rest[1]
     if key in _by_seedless:
         parts = _by_seedless[key]
         return _dump(plain, sort_keys) if parts is None else f"{parts[0]}seed: {seed}\n{parts[1]}"

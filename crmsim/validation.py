@@ -13,13 +13,12 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
-import json
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
-from .config import MAX_PEOPLE, CRMConfig
+from .config import MAX_PEOPLE, CRMConfig, seedless
 from .errors import ConfigError
 from .parallel import threads_wanted
 from .policies import check_policy_config
@@ -83,15 +82,12 @@ def _seedless_key(cfg: DictConfig | dict, resolved: dict | None = None) -> tuple
     ``resolved``: the config's resolved container, when the caller has it."""
     try:
         if resolved is not None:
-            plain = dict(resolved)
+            plain = resolved
         elif isinstance(cfg, DictConfig):
             plain = OmegaConf.to_container(cfg, resolve=True)
         else:
             plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
-        seed = plain.pop("seed", None)
-        if type(seed) is not int:
-            return None
-        return json.dumps(plain, sort_keys=True, default=repr), seed
+        return seedless(plain)
     except (OmegaConfBaseException, TypeError, ValueError):
         return None
 
