@@ -81,8 +81,9 @@ def _felt_price(price, discount, deal_seeker, premium):
     return price * np.where(discount > 0, 1.0 - discount, 1.0 + premium * deal_seeker)
 
 
-def _uniforms(shape: tuple, rng: np.random.Generator) -> np.ndarray:
-    return rng.random(shape)
+def _uniforms(shape: tuple, rng: np.random.Generator, spare: np.ndarray | None) -> np.ndarray:
+    """A step's uniforms of one stream, in ``spare`` (the stream's block before, ``Ahead``)."""
+    return rng.random(shape, out=spare)
 
 
 class ServiceDraws(NamedTuple):
@@ -98,11 +99,16 @@ class ServiceDraws(NamedTuple):
     recover: np.ndarray
     z: np.ndarray
     further: list            # (drawn, z, uniforms (3, drawn.size)) for j = 2, 3, ...
+    first: np.ndarray        # meet, rude, complain and recover: the rows of one (4, n) array
 
 
-def _service_draws(n: int, at_least: tuple, rng: np.random.Generator) -> ServiceDraws:
-    u_meet, u_rude, u_complain, u_recover = rng.random((4, n))
-    z = rng.standard_normal(n)
+def _service_draws(n: int, at_least: tuple, rng: np.random.Generator,
+                   spare: ServiceDraws | None) -> ServiceDraws:
+    """A step's draws of the service stream, the draws for everyone in ``spare``'s arrays (the
+    stream's block before, ``Ahead``); the further encounters' vary in size and are new."""
+    first = rng.random((4, n), out=spare.first if spare is not None else None)
+    u_meet, u_rude, u_complain, u_recover = first
+    z = rng.standard_normal(n, out=spare.z if spare is not None else None)
     further = []
     drawn = np.flatnonzero(u_meet < at_least[0])
     for j in range(1, len(at_least)):
@@ -111,7 +117,7 @@ def _service_draws(n: int, at_least: tuple, rng: np.random.Generator) -> Service
         z_k = rng.standard_normal(drawn.size)
         further.append((drawn, z_k, rng.random((3, drawn.size))))
         drawn = drawn[u_meet[drawn] < at_least[j]]
-    return ServiceDraws(u_meet, u_rude, u_complain, u_recover, z, further)
+    return ServiceDraws(u_meet, u_rude, u_complain, u_recover, z, further, first)
 
 
 class PerStep(NamedTuple):

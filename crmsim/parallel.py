@@ -29,6 +29,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 
 import numpy as np
 
@@ -163,22 +164,33 @@ class Workers:
 class Ahead:
     """One random stream's draws, one step's worth at a time, the next made ahead by a worker.
 
-    ``draw(rng)`` makes one step's draws from the stream; ``take()`` returns the next step's
-    and, with more than one thread, starts drawing the one after. Every draw from the stream
-    must go through ``take`` (a draw made beside it would fall between two steps' blocks).
+    ``draw(rng, spare)`` makes one step's draws from the stream; ``take()`` returns the next
+    step's and, with more than one thread, starts drawing the one after. Every draw from the
+    stream must go through ``take`` (a draw made beside it would fall between two steps' blocks).
+
+    ``spare`` is a block this stream handed out before and the model is done with (None at
+    first): ``draw`` may fill it again (numpy's ``out=``) instead of new memory, which the
+    kernel would otherwise zero page by page every step. A block is therefore valid until the
+    model takes the stream's next one; nothing may keep it longer.
     """
 
     def __init__(self, workers: Workers, rng: np.random.Generator,
-                 draw: Callable[[np.random.Generator], object]) -> None:
+                 draw: Callable[[np.random.Generator, object], object]) -> None:
         self._workers, self._rng, self._draw = workers, rng, draw
         self._next: Future | None = None
+        self._taken = None   # the block the model has now
 
-    def _make(self):
-        return self._draw(self._rng)
+    def _make(self, spare):
+        return self._draw(self._rng, spare)
 
     def take(self):
-        block = self._next.result() if self._next is not None else self._make()
-        self._next = self._workers.later(self._make)
+        done, self._taken = self._taken, None   # the model is done with the last block
+        if self._next is not None:
+            block = self._next.result()
+        else:
+            block, done = self._make(done), None
+        self._next = self._workers.later(partial(self._make, done))
+        self._taken = block
         return block
 
     def __getstate__(self) -> dict:

@@ -61,6 +61,22 @@ def test_blockwise_returns_what_the_whole_call_returns(monkeypatch):
         assert np.array_equal(a, b)
 
 
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_stream_drawn_into_its_spare_blocks_is_the_stream_drawn_afresh(threads):
+    """``Ahead`` hands the block the model is done with back to ``draw`` to fill again: the
+    numbers are those of a generator drawing new arrays, and after the first steps no new
+    memory is taken (one block in use on one thread, two on two: one taken, one drawn ahead)."""
+    fresh = np.random.default_rng(5)
+    ahead = parallel.Ahead(parallel.Workers(threads), np.random.default_rng(5),
+                           lambda rng, spare: rng.random((2, 7), out=spare))
+    seen = set()
+    for step in range(6):
+        block = ahead.take()
+        assert np.array_equal(block, fresh.random((2, 7))), step
+        seen.add(id(block))
+        block = None   # the model keeps no block past its step
+    assert len(seen) == threads
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
     monkeypatch.setenv(parallel.THREADS_ENV, value)
@@ -93,7 +109,7 @@ def test_worker_threads_end_with_their_model():
     before = settled()
     for seed in range(5):
         workers = parallel.Workers(2)
-        ahead = parallel.Ahead(workers, np.random.default_rng(seed), lambda rng: rng.random(4))
+        ahead = parallel.Ahead(workers, np.random.default_rng(seed), lambda rng, spare: rng.random(4))
         ahead.take()
         ahead.take()   # leaves a draw made ahead, as a finished run does
         del workers, ahead
