@@ -54,7 +54,7 @@ DATE_ORIGIN = pd.Timestamp("2026-01-01")   # the event log's date of step 0 (doc
 
 def _at(x, idx):
     """``x[idx]`` for a per-person array, ``x`` itself for a number."""
-    return x[idx] if np.ndim(x) else x
+    return x[idx] if isinstance(x, np.ndarray) and x.ndim else x
 
 
 def _settle(buyers, late_prob, u, amount, late_payments, revenue, margin_discounted, *,

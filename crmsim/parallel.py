@@ -132,8 +132,10 @@ class Workers:
         ``per_element`` (all of one length; numbers there are passed as they are) are cut into
         blocks of ``BLOCK`` elements, shared among the threads, and ``whole`` is passed to every
         block unchanged. ``fn`` returns an array or a tuple of arrays; so does this."""
+        if self._pool is None:
+            return fn(*per_element, *whole)
         n = max((np.shape(a)[0] for a in per_element if np.ndim(a)), default=0)
-        if self._pool is None or n <= BLOCK:
+        if n <= BLOCK:
             return fn(*per_element, *whole)
         starts = range(0, n, BLOCK)
         parts: list = [None] * len(starts)

@@ -80,6 +80,22 @@ def test_stochastic_rounding_keeps_the_mean():
     assert abs(heard.mean() - 2.3) <= 4 * np.sqrt(0.21 / lam.size)
 
 
+@pytest.mark.parametrize("p", [0.0, 0.22, 0.78, 1.0])
+def test_stories_told_are_scipys_binomial_quantiles(p):
+    """``told`` inverts the Binomial by the distribution's own ``_ppf``, skipping ``ppf``'s
+    argument checks: the counts are ``scipy.stats.binom.ppf``'s, at q = 1 (u = 0) too."""
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(3)
+    stories = rng.integers(0, 12, 5000).astype(np.int16)
+    u = rng.random(stories.size)
+    u[:50] = 0.0                                  # q = 1 - u = 1: ppf's own branch
+    u[50:100] = np.nextafter(1.0, 0.0)            # the smallest q
+    expected = np.where(stories > 1, binom.ppf(1.0 - u, stories, p),
+                        (stories > 0) & (u < p)).astype(np.int16)
+    assert np.array_equal(wom.told(stories, p, u), expected)
+
+
 def test_bad_news_reaches_more_people():
     rng = np.random.default_rng(0)
     net = build_network("small_world", 5000, 10, rng)

@@ -28,10 +28,18 @@ def told(stories: np.ndarray, tell_prob: float, u: np.ndarray) -> np.ndarray:
     out = ((stories > 0) & (u < tell_prob)).astype(np.int16)
     several = np.flatnonzero(stories > 1)
     if several.size and tell_prob < 1.0:
-        out[several] = binom.ppf(1.0 - u[several], stories[several], tell_prob).astype(np.int16)
+        out[several] = _binom_ppf(1.0 - u[several], stories[several], tell_prob).astype(np.int16)
     elif several.size:
         out[several] = stories[several]
     return out
+
+
+def _binom_ppf(q: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
+    """``scipy.stats.binom.ppf(q, n, p)`` for 0 < q <= 1, whole n >= 0 and 0 <= p <= 1, which
+    ``told`` guarantees, without ``ppf``'s checks of its arguments (~50 us a call, most of a
+    small market's word of mouth): the distribution's own ``_ppf`` (the same Boost routine
+    ``ppf`` calls for 0 < q < 1), and n at q = 1 as ``ppf`` returns."""
+    return np.where(q < 1.0, binom._ppf(q, n, p), n)
 
 
 def expected_heard(
