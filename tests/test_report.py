@@ -199,6 +199,46 @@ def test_the_verdict_is_decomposed_by_lever_from_the_runs_levers_tables(tmp_path
     assert "## What carries each difference" in (rep.path / "report.md").read_text()
 
 
+def test_lever_tables_without_control_group_are_named_and_left_out_of_the_decomposition(tmp_path):
+    """A levers table without its control_group column cannot say which levers were measured:
+    the report names it and decomposes the others; with none left, it has no decomposition."""
+    make_sweep(tmp_path)
+    write_levers(tmp_path)
+    stripped = [f"policy={p},seed=4" for p in ("transactional", "idic")]
+    for run in stripped:
+        path = tmp_path / run / "levers.parquet"
+        pd.read_parquet(path).drop(columns="control_group").to_parquet(path)
+    rep = report.build(tmp_path, plots=False)
+    assert sorted(rep.collection.problems) == [
+        (f"{run}/levers.parquet", "lacks the column control_group") for run in sorted(stripped)]
+    lines, _ = report.lever_decomposition(report.collect(tmp_path), rep.comparison)
+    d = report.verdict(rep.comparison).set_index("variant").loc["idic", "npv_profit_diff"]
+    # seeds 0-3 are left: customization's mean net 30 + 1.5
+    assert lines == [f"idic − transactional: {d:+,.2f} = customization +31.50, "
+                     f"the rest {d - 31.5:+,.2f} (4 seeds)"]
+
+    for s in range(5):
+        for p in ("transactional", "idic"):
+            path = tmp_path / f"policy={p},seed={s}" / "levers.parquet"
+            pd.read_parquet(path).drop(columns="control_group", errors="ignore").to_parquet(path)
+    rep = report.build(tmp_path, plots=False)
+    assert len(rep.collection.problems) == 10
+    assert report.lever_decomposition(report.collect(tmp_path), rep.comparison) is None
+    assert "What carries each difference" not in rep.terminal
+
+
+def test_unreadable_lever_tables_are_named_even_when_none_can_be_read(tmp_path):
+    make_sweep(tmp_path)
+    write_levers(tmp_path, seeds=[0])
+    for p in ("transactional", "idic"):
+        (tmp_path / f"policy={p},seed=0" / "levers.parquet").write_bytes(b"not parquet")
+    rep = report.build(tmp_path, plots=False)
+    assert sorted(f for f, why in rep.collection.problems if why.startswith("unreadable")) == [
+        f"policy={p},seed=0/levers.parquet" for p in ("idic", "transactional")]
+    # the runs saved without a levers table are not listed as missing when none has one
+    assert all(why.startswith("unreadable") for _, why in rep.collection.problems)
+
+
 def test_lever_tables_of_other_types_are_collected_as_pandas_reads_them(tmp_path):
     """The levers tables are joined before they go to pandas; a table whose lever column is
     categorical, or that lacks a column, comes out as pandas' own concatenation has it."""

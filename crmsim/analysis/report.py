@@ -605,11 +605,23 @@ def lever_decomposition(c: Collection, cmp: Comparison) -> tuple[list[str], str]
     levers.parquet (``DECOMPOSITION_NOTE`` says what it means); None when no run has one."""
     levers, problems = collect_levers(c.root, cmp.runs["run"], ["lever", "control_group", "net"])
     if "net" not in levers.columns or levers.empty:
+        # No run recorded its levers (runs saved before they were): nothing to decompose, and
+        # only the damaged files are named, not every missing one.
+        c.problems.extend((f, why) for f, why in problems if why != "missing")
         return None
     c.problems.extend(problems)
+    # A table without its control_group column cannot say which levers were measured: named,
+    # and its run left out of the decomposition.
+    unknown = (levers["control_group"].isna() if "control_group" in levers.columns
+               else pd.Series(True, index=levers.index))
+    c.problems.extend((str(Path(run) / layout.LEVERS), "lacks the column control_group")
+                      for run in levers.loc[unknown, "run"].unique())
+    levers = levers[~unknown]
+    if levers.empty:
+        return None
     kpi = cmp.objective
-    net = levers[levers["control_group"]].pivot_table(index="run", columns="lever", values="net",
-                                                      aggfunc="sum")
+    net = levers[levers["control_group"].astype(bool)].pivot_table(
+        index="run", columns="lever", values="net", aggfunc="sum")
     runs = cmp.runs.set_index("run")[["stratum", "variant", "replicate"]]
     lines = []
     for (stratum, variant), g in cmp.table.groupby(["stratum", "variant"], sort=False):
