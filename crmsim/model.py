@@ -216,6 +216,14 @@ class CRMModel(mesa.Model):
         )
         self._record_initial_state()
 
+    def __getstate__(self) -> dict:
+        """What a copy takes (``copy.deepcopy``; the tactics' generated classes do not pickle).
+        A worker may still be drawing a stream's next step: it finishes first, so that the
+        copy's generators stand where the draws it carries leave them."""
+        for ahead in self.__dict__.get("draws", {}).values():
+            ahead.settle()
+        return self.__dict__
+
     # -- the step ---------------------------------------------------------------------------
     def step(self) -> None:
         """One step: the phases of DESIGN section 3, in order."""

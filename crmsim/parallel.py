@@ -195,6 +195,11 @@ class Ahead:
         self._taken = block
         return block
 
+    def settle(self) -> None:
+        """Wait until the block drawn ahead is made, so the generator stands after it."""
+        if self._next is not None:
+            self._next.result()
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         if self._next is not None:   # a block drawn ahead travels as it is

@@ -122,3 +122,22 @@ def test_a_bad_thread_count_stops_the_config_before_anything_runs(monkeypatch):
     monkeypatch.setenv(parallel.THREADS_ENV, "0")
     with pytest.raises(ConfigError, match="whole number >= 1"):
         crmsim.load_config(["market.n_people=200"])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_model_copied_mid_run_goes_on_with_the_same_numbers(monkeypatch, threads):
+    """A model's streams are copied with the block in use and the one drawn ahead (``Ahead``),
+    so a copy made between two steps steps on exactly as the original does."""
+    import copy
+
+    monkeypatch.setattr(parallel, "MIN_PEOPLE", 0)
+    monkeypatch.setattr(parallel, "BLOCK", 97)
+    monkeypatch.setenv(parallel.THREADS_ENV, str(threads))
+    model = CRMModel([f"market.n_people={PEOPLE}", f"sim.steps={STEPS}", "seed=4"])
+    for _ in range(STEPS // 2):
+        model.step()
+    twin = copy.deepcopy(model)
+    for m in (model, twin):
+        for _ in range(STEPS - STEPS // 2):
+            m.step()
+    pd.testing.assert_frame_equal(model.timeseries(), twin.timeseries(), check_exact=True)
