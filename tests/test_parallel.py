@@ -61,7 +61,6 @@ def test_blockwise_returns_what_the_whole_call_returns(monkeypatch):
         assert np.array_equal(a, b)
 
 
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_stream_drawn_into_its_spare_blocks_is_the_stream_drawn_afresh(threads):
     """``Ahead`` hands the block the model is done with back to ``draw`` to fill again: the
@@ -77,6 +76,8 @@ def test_a_stream_drawn_into_its_spare_blocks_is_the_stream_drawn_afresh(threads
         seen.add(id(block))
         block = None   # the model keeps no block past its step
     assert len(seen) == threads
+
+
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
     monkeypatch.setenv(parallel.THREADS_ENV, value)
