@@ -37,7 +37,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, checks, layout, metrics, tune, uncertainty, validation
+from . import api, checks, layout, metrics, processes, tune, uncertainty, validation
 from . import config as config_mod
 from . import overrides as ov
 from .compose import register_plugins
@@ -437,13 +437,7 @@ def _check_parallel_memory(primary: DictConfig, launcher: str, peak: int, to_run
     if launcher not in PARALLEL_LAUNCHERS:
         return
     n_jobs = primary.hydra.launcher.get("n_jobs", 1)
-    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0:
-        raise ConfigError("hydra.launcher.n_jobs", n_jobs, "a whole number of worker processes "
-                          "other than 0, e.g. 2, or -1 for one per core (-2: all but one)")
-    if to_run < 2:
-        return
-    cores = os.cpu_count() or 1
-    at_once = min(to_run, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
+    at_once = min(to_run, processes.workers(n_jobs))
     have = checks.memory_available()
     if have is None or at_once < 2 or peak * at_once <= have:
         return
