@@ -11,6 +11,8 @@
   people do not run more threads than there are cores; ``CRMSIM_THREADS`` when it is set), the
   owner's own set-up, then ``gc.freeze()``.
 - ``stop``: shut a pool down, at once (``terminate``) after an error or Ctrl-C.
+- ``watch_parent``: a worker exits as soon as the process that owns it is gone (killed,
+  crashed): every worker of these pools, and a sweep's workers under any local launcher.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ import gc
 import multiprocessing
 import os
 import signal
+import socket
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from .errors import ConfigError
 from .parallel import THREADS_ENV, available_cores
@@ -62,7 +68,8 @@ def start(n: int, setup: Callable[..., None] | None = None, setup_args: tuple = 
     """A pool of ``n`` worker processes; each runs ``setup(*setup_args)`` once (a module-level
     function, importable in the worker) after crmsim's own set-up, with ``env`` added to its
     environment."""
-    initargs = (dict(env or {}), threads_per_worker(n), setup, setup_args)
+    env = {PARENT_ENV: owner(), **(env or {})}
+    initargs = (env, threads_per_worker(n), setup, setup_args)
     return ProcessPoolExecutor(max_workers=n, mp_context=context(), initializer=_init,
                                initargs=initargs)
 
@@ -73,6 +80,7 @@ def _init(env: dict[str, str], threads: str, setup: Callable[..., None] | None,
     os.environ[THREADS_ENV] = threads
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the pool's owner's to handle
+    watch_parent()
     if setup is not None:
         setup(*setup_args)
     # What the imports made lives as long as the worker: the garbage collector leaves it alone,
@@ -90,3 +98,67 @@ def stop(pool: ProcessPoolExecutor, terminate: bool = False) -> None:
         for process in processes:
             with contextlib.suppress(Exception):
                 process.terminate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers stop with their owner: the process that started them (a pool's owner, a local sweep's
+# process) is named in the environment; a worker watches it and exits when it is gone.
+
+PARENT_ENV = "CRMSIM_SWEEP_PARENT"     # "<host>:<pid>" of the process that owns the workers
+WATCH_SECONDS = 0.5
+_watching = False
+
+
+def owner() -> str:
+    """``PARENT_ENV``'s value naming this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux), to tell it from a later one with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    if Path("/proc/self/stat").exists():
+        return started is not None and _start_time(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def watch_parent() -> None:
+    """In a worker: exit as soon as its owner (``PARENT_ENV``: a pool's owner, a local sweep's
+    process) is gone, and leave Ctrl-C to it (a terminal sends it to every process of the
+    sweep; the owner stops the workers itself). Does nothing in the owner's own process, on
+    another machine, or when ``PARENT_ENV`` is not set."""
+    global _watching
+    host, _, pid_text = os.environ.get(PARENT_ENV, "").rpartition(":")
+    if _watching or not pid_text.isdigit() or host != socket.gethostname():
+        return
+    parent = int(pid_text)
+    if parent == os.getpid():
+        return
+    _watching = True
+    direct = os.getppid() == parent
+    started = _start_time(parent)
+    with contextlib.suppress(ValueError):     # only the main thread may set a handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_SECONDS)
+            # A child is handed to another parent the moment its parent dies.
+            if (os.getppid() != parent) if direct else not _alive(parent, started):
+                os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="crmsim-watch-parent", daemon=True).start()

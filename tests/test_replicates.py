@@ -4,9 +4,16 @@ moments the same on the pool as one after the other."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,6 +142,62 @@ def test_a_failing_replicate_is_raised_and_the_next_call_starts_a_new_pool(cfg):
         assert runner._pool is None
         assert runner.run(cfg, [0, 1]) == sequential(cfg, [0, 1])
     assert runner._pool is None
+
+
+SLEEPER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    import crmsim
+
+    def sleeper(result):           # a replicate that never ends; says which worker runs it
+        Path(sys.argv[1], str(os.getpid())).touch()
+        time.sleep(600)
+
+    if __name__ == "__main__":
+        cfg = crmsim.load_config(["market.n_people=300", "sim.steps=1"])
+        crmsim.replicates(cfg, range(4), reduce=sleeper, workers=2)
+""")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C"])
+def test_the_workers_stop_with_the_process_that_owns_them(tmp_path, how):
+    # Killed (no clean-up of its own can run): the workers watch it and exit. Ctrl-C (to the
+    # whole process group, as a terminal sends it): the workers ignore it, the owner stops them.
+    script = tmp_path / "owner.py"
+    script.write_text(SLEEPER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], start_new_session=True,
+                            stderr=subprocess.PIPE)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            workers = [int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()]
+        assert len(workers) == 2 and proc.pid not in workers
+        if how == "SIGKILL":
+            os.kill(proc.pid, signal.SIGKILL)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        if how == "Ctrl-C":
+            assert b"KeyboardInterrupt" in err
+        deadline = time.monotonic() + 20
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_running, workers))
+    finally:
+        for pid in [proc.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 # ---- calibration: each candidate's seeds on the pool, the numbers unchanged -----------------
