@@ -12,8 +12,11 @@ sim.steps=52``, seeds 0-99), target <= 1 s on 2 cores. Measured in one process, 
 - ``runner, N workers, warm``: a second call on the same pool.
 
 Wall time, and CPU time of this process plus every process it started (the forkserver and the
-workers, read from ``/proc`` while they are alive: Linux only). The rows keep the 1-minute
-load average; each case's results are checked identical to the sequential ones. Rows are
+workers, read from ``/proc`` while they are alive: Linux only). On a shared machine the other
+processes' CPU time over the same interval (``others_cpu_s``: the machine's busy time from
+``/proc/stat`` minus ours) says how much of the cores they took; a core's worth for the whole
+interval means the workers shared one core. The rows keep the 1-minute load average too; each
+case's results are checked identical to the sequential ones. Rows are
 appended to ``benchmarks/replicates.csv`` (one atomic rename, earlier rows kept).
 """
 
@@ -28,7 +31,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TARGET_S = 1.0          # issue 18: 100 x 1,000 people x 52 steps on 2 cores
 COLUMNS = ["run", "code", "case", "workers", "replicates", "people", "steps", "wall_s", "cpu_s",
-           "per_replicate_cpu_ms", "identical", "load_avg_1min", "cores", "cpu", "python", "numpy"]
+           "per_replicate_cpu_ms", "others_cpu_s", "identical", "load_avg_1min", "cores", "cpu",
+           "python", "numpy"]
 
 
 def _descendants_cpu() -> float:
@@ -59,6 +63,24 @@ def _tree_cpu() -> float:
     return time.process_time() + _descendants_cpu()
 
 
+def _machine_busy() -> float:
+    """CPU seconds every core of the machine has been busy since boot (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")   # minus idle, iowait
+
+
+class _Clock:
+    """Wall time, our process tree's CPU time and the machine's busy time, from ``start``."""
+
+    def start(self) -> None:
+        self.wall, self.cpu, self.busy = time.perf_counter(), _tree_cpu(), _machine_busy()
+
+    def read(self) -> tuple[float, float, float]:
+        cpu = _tree_cpu() - self.cpu
+        return time.perf_counter() - self.wall, cpu, max(0.0, _machine_busy() - self.busy - cpu)
+
+
 def measure(people: int, steps: int, n: int, workers: int) -> list[dict]:
     import crmsim
 
@@ -66,40 +88,42 @@ def measure(people: int, steps: int, n: int, workers: int) -> list[dict]:
     seeds = list(range(n))
     rows: list[dict] = []
 
-    def row(case: str, k: int, wall: float, cpu: float, out: list, want: list | None) -> None:
+    clock = _Clock()
+
+    def row(case: str, k: int, out: list, want: list | None) -> None:
+        wall, cpu, others = clock.read()
         rows.append({"case": case, "workers": k, "replicates": n, "people": people,
                      "steps": steps, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                      "per_replicate_cpu_ms": round(1000 * cpu / n, 1),
+                     "others_cpu_s": round(others, 2),
                      "identical": "reference" if want is None else str(out == want),
                      "load_avg_1min": round(os.getloadavg()[0], 2)})
         print(f"{case:<32} wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
               f"{1000 * cpu / n:5.1f} ms CPU per replicate   identical: {rows[-1]['identical']}"
-              f"   load {rows[-1]['load_avg_1min']}", flush=True)
+              f"   others' CPU {others:5.2f} s   load {rows[-1]['load_avg_1min']}", flush=True)
 
     warm = cfg.copy()
     warm.seed = n + 1
     crmsim.simulate(warm)                           # first-run costs (lazy imports) not counted
-    t, c = time.perf_counter(), _tree_cpu()
+    clock.start()
     want = []
     for s in seeds:
         one = cfg.copy()
         one.seed = s
         want.append(crmsim.simulate(one).summary)
-    row("sequential (crmsim.simulate)", 1, time.perf_counter() - t, _tree_cpu() - c, want, None)
+    row("sequential (crmsim.simulate)", 1, want, None)
 
-    t, c = time.perf_counter(), _tree_cpu()
+    clock.start()
     out = crmsim.Replicates(workers=1).run(cfg, seeds)
-    row("runner, 1 worker (in-process)", 1, time.perf_counter() - t, _tree_cpu() - c, out, want)
+    row("runner, 1 worker (in-process)", 1, out, want)
 
-    t, c = time.perf_counter(), _tree_cpu()
+    clock.start()
     with crmsim.Replicates(workers=workers) as runner:
         out = runner.run(cfg, seeds)
-        row(f"runner, {workers} workers, cold", workers, time.perf_counter() - t,
-            _tree_cpu() - c, out, want)
-        t, c = time.perf_counter(), _tree_cpu()
+        row(f"runner, {workers} workers, cold", workers, out, want)
+        clock.start()
         out = runner.run(cfg, seeds)
-        row(f"runner, {workers} workers, warm", workers, time.perf_counter() - t,
-            _tree_cpu() - c, out, want)
+        row(f"runner, {workers} workers, warm", workers, out, want)
     return rows
 
 

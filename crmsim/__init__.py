@@ -16,8 +16,8 @@ from .analysis import compare
 from .api import load_config, simulate
 from .errors import ConfigError
 from .model import CRMModel
-from .replicates import Replicates, replicates
+from .replicates import Replicates, simulate_replicates
 from .result import Result
 
 __all__ = ["CRMModel", "ConfigError", "Replicates", "Result", "__version__", "compare", "load_config",
-           "replicates", "simulate"]
+           "simulate", "simulate_replicates"]

@@ -13,7 +13,7 @@ from .compose import (  # noqa: F401 (the public names of composing a config, re
     group_options,
     load_config,
 )
-from .replicates import Replicates, replicates  # noqa: F401 (public: many seeds on a pool)
+from .replicates import Replicates, simulate_replicates  # noqa: F401 (public: many seeds on a pool)
 from .result import Result
 from .running import checked, run_checked
 

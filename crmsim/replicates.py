@@ -117,8 +117,9 @@ class Replicates:
         self.close(terminate=kind is not None)
 
 
-def replicates(cfg: DictConfig, seeds: Iterable[int], reduce: Callable[[Result], Any] = summary,
-               workers: int | None = None) -> list:
+def simulate_replicates(cfg: DictConfig, seeds: Iterable[int],
+                        reduce: Callable[[Result], Any] = summary,
+                        workers: int | None = None) -> list:
     """One call of ``Replicates(workers).run(cfg, seeds, reduce)``, its pool stopped after it:
     to run several configs, keep a ``Replicates`` open instead."""
     with Replicates(workers) as runner:

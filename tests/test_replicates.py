@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 import crmsim
 from crmsim.calibrate import simulate as calsim
 from crmsim.errors import ConfigError
-from crmsim.replicates import Replicates, replicates
+from crmsim.replicates import Replicates, simulate_replicates
 
 SMALL = ["market.n_people=300", "sim.steps=10"]
 SEEDS = [5, 0, 3, 9, 1, 7, 2]          # not sorted: the results keep this order
@@ -88,7 +88,7 @@ def test_one_worker_or_one_seed_runs_in_this_process(cfg):
     assert one._pool is None
     two = Replicates(workers=2)
     assert two.run(cfg, [4], reduce=worker)[0][0] == os.getpid() and two._pool is None
-    assert replicates(cfg, [4], workers=2) == sequential(cfg, [4])
+    assert simulate_replicates(cfg, [4], workers=2) == sequential(cfg, [4])
 
 
 @pytest.mark.parametrize("kwargs, key", [
@@ -155,7 +155,7 @@ SLEEPER = textwrap.dedent("""
 
     if __name__ == "__main__":
         cfg = crmsim.load_config(["market.n_people=300", "sim.steps=1"])
-        crmsim.replicates(cfg, range(4), reduce=sleeper, workers=2)
+        crmsim.simulate_replicates(cfg, range(4), reduce=sleeper, workers=2)
 """)
 
 
