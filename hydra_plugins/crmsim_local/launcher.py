@@ -150,8 +150,6 @@ def _run(config: DictConfig) -> JobReturn:
     return ret
 
 
-workers = processes.workers    # the launcher's n_jobs: how crmsim.processes counts workers
-
 _pools: list[ProcessPoolExecutor] = []
 
 
@@ -179,8 +177,8 @@ class PoolLauncher(Launcher):
         if self.pool is None:
             env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
             state = cloudpickle.dumps((self.hydra_context, self.task_function, Singleton.get_state()))
-            self.pool = processes.start(workers(self.n_jobs), setup=_init, setup_args=(state,),
-                                        env=env)
+            self.pool = processes.start(processes.workers(self.n_jobs), setup=_init,
+                                        setup_args=(state,), env=env)
             _pools.append(self.pool)
         return self.pool
 
