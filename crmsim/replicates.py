@@ -1,25 +1,28 @@
-"""Replicates: one config run on many seeds, on a pool of worker processes.
+"""Replicates: one config run on many seeds, on a pool of worker processes::
 
-    >>> from crmsim import load_config
-    >>> from crmsim.replicates import Replicates
-    >>> cfg = load_config(["market.n_people=1000", "sim.steps=52"])
-    >>> with Replicates(workers=2) as runner:          # the pool starts once ...
-    ...     a = runner.run(cfg, range(100))             # ... 100 summaries, in seed order
-    ...     b = runner.run(other_cfg, range(100))       # ... and serves every later call
+    from crmsim import Replicates, load_config
+
+    if __name__ == "__main__":      # in a script: the workers import it
+        cfg = load_config(["market.n_people=1000", "sim.steps=52"])
+        with Replicates(workers=2) as runner:        # the pool starts once ...
+            a = runner.run(cfg, range(100))           # ... 100 summaries, in seed order
+            b = runner.run(other_cfg, range(100))     # ... and serves every later call
 
 Each replicate is exactly ``crmsim.simulate`` of the config with that seed (the same typed
 config, so the same numbers to the last bit; ``tests/test_replicates.py`` checks it). What
 ``simulate`` does per run and does not depend on the seed is done once per call, in the calling
-process: the config is checked (``ConfigError`` before any work starts) and resolved once,
-pickled once, and each worker decodes it once; a worker gives each seed a copy of the checked
-config with that seed (``validation.reseeded``, every constraint checked again, no merge into
-the schema). ``reduce`` (a module-level function of a ``Result``) runs in the worker, so only
-what it returns comes back: by default the run's summary (``summary``).
+process: the config is checked (``ConfigError`` before any work starts), resolved and pickled
+once (the bytes go with each of the call's few chunks of seeds), and each worker decodes them
+once per call; a worker gives each seed a copy of the checked config with that seed
+(``validation.reseeded``, every constraint checked again, no merge into the schema).
+``reduce`` (a module-level function of a ``Result``) runs in the worker, so only what it
+returns comes back: by default the run's summary (``summary``).
 
 The pool is crmsim's (``crmsim.processes``, shared with the sweep launcher): a forkserver that
-has imported crmsim, workers that leave Ctrl-C to this process and share the cores (a model of
->= ``crmsim.parallel.MIN_PEOPLE`` people gets ``cores // workers`` threads, one on 2 cores with
-2 workers). ``workers=1``, or a single seed, runs in this process without a pool.
+has imported crmsim (~1.5 s, once per process), workers that leave Ctrl-C to this process, exit
+when it is gone, and share the cores (a model of >= ``crmsim.parallel.MIN_PEOPLE`` people gets
+``cores // workers`` threads: one on 2 cores with 2 workers). ``workers=1``, or a single seed,
+runs in this process without a pool.
 """
 
 from __future__ import annotations
