@@ -340,9 +340,10 @@ def targets(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
+def write_csv(rows: list[dict], path: Path, columns: list[str] = COLUMNS) -> None:
     """Append ``rows`` to ``path`` by writing the old and new rows to a temporary file in the
-    same directory and renaming it over ``path``: readers see the old file or the new one."""
+    same directory and renaming it over ``path``: readers see the old file or the new one.
+    ``columns``: the file's columns (those of this runner's rows by default)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     old: list[dict] = []
     if path.exists():
@@ -351,7 +352,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(old)
             writer.writerows(rows)

@@ -16,6 +16,8 @@ from .analysis import compare
 from .api import load_config, simulate
 from .errors import ConfigError
 from .model import CRMModel
+from .replicates import Replicates, simulate_replicates
 from .result import Result
 
-__all__ = ["CRMModel", "ConfigError", "Result", "__version__", "compare", "load_config", "simulate"]
+__all__ = ["CRMModel", "ConfigError", "Replicates", "Result", "__version__", "compare", "load_config",
+           "simulate", "simulate_replicates"]

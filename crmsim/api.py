@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import time
+from omegaconf import DictConfig
 
-import pandas as pd
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-from tqdm.auto import tqdm
-
-from . import checks, metrics, validation
-from . import config as config_mod
 from .compose import (  # noqa: F401 (the public names of composing a config, re-exported)
     _composition_error,
     _hydra_context,
@@ -20,41 +13,11 @@ from .compose import (  # noqa: F401 (the public names of composing a config, re
     group_options,
     load_config,
 )
-from .errors import ConfigError
-from .model import CRMModel
+from .replicates import Replicates, simulate_replicates  # noqa: F401 (public: many seeds on a pool)
 from .result import Result
+from .running import checked, run_checked
 
 
 def simulate(cfg: DictConfig, progress: bool = False) -> Result:
     """Run one simulation of ``cfg`` (from ``load_config``) and return its ``Result``."""
-    if not isinstance(cfg, DictConfig | dict | config_mod.CRMConfig):
-        raise ConfigError("cfg", cfg if not isinstance(cfg, list | tuple) else list(cfg),
-                          "a config from crmsim.load_config([...overrides]), e.g. "
-                          "simulate(load_config([\"seed=3\"]))")
-    resolved = None
-    if isinstance(cfg, DictConfig):
-        try:
-            resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-        except OmegaConfBaseException:
-            pass   # validate names the key that does not resolve
-    typed = validation.validate(cfg, resolved)
-    checks.check_memory(typed)
-    started = time.perf_counter(), time.process_time()
-    model = CRMModel(typed)
-    for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
-                  leave=False):
-        model.step()
-    ts = model.timeseries()
-    summary = metrics.summarize(ts, model.population, typed.sim.period_days)
-    customers = pd.DataFrame(model.population.table()) if typed.sim.record_customers else None
-    events = model.events_table() if typed.sim.record_events else None
-    levers = model.levers_table()
-    # The simulation's own cost (building, stepping, its tables), CPU of every thread: what a
-    # sweep's overhead is measured against (benchmarks/sweeps.py).
-    timing = {"simulation_wall_s": time.perf_counter() - started[0],
-              "simulation_cpu_s": time.process_time() - started[1]}
-    if resolved is None:
-        resolved = OmegaConf.to_container(OmegaConf.structured(typed), resolve=True,
-                                          enum_to_str=True)
-    return Result(timeseries=ts, summary=summary, customers=customers, resolved=resolved,
-                  events=events, levers=levers, meta={"timing": timing})
+    return run_checked(*checked(cfg), progress)

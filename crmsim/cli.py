@@ -210,13 +210,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             bad = ("--trials", args.trials) if args.trials < 1 else (
                 ("--seeds", args.seeds) if args.seeds < 1 else ("--bands", args.bands))
             raise ConfigError(bad[0], bad[1], "a whole number >= 1 (--bands >= 0)")
+        if args.workers is not None and args.workers < 1:
+            raise ConfigError("--workers", args.workers, "a whole number >= 1 (1: no worker "
+                              "processes), or leave it out for one per core")
         if out is None:
             root = results_root()
             _check_writable(root)
         cal = calibrate.calibrate(args.data, period=args.period, setting=args.setting,
                                   overrides=ov.resolve_paths(args.overrides), stage_b=args.stage_b,
                                   trials=args.trials, seeds=args.seeds, bands=args.bands,
-                                  posterior=args.posterior, simulations=args.simulations)
+                                  posterior=args.posterior, simulations=args.simulations,
+                                  workers=args.workers)
     except ConfigError as err:
         return _fail(err)
     from . import layout
@@ -270,6 +274,9 @@ def add_calibrate_command(sub) -> None:
                      'package) instead of the Optuna search; needs pip install "crmsim[calibrate-sbi]"')
     cal.add_argument("--simulations", type=int, default=100, help="with --posterior sbi: draws "
                      "of the prior simulated, each on --seeds seeds (default 100)")
+    cal.add_argument("--workers", type=int, metavar="N", help="worker processes that run stage "
+                     "B's and the bands' simulations side by side (default: one per core; 1: "
+                     "all in this process); the results do not depend on it")
     cal.set_defaults(func=cmd_calibrate)
 
 

@@ -14,7 +14,6 @@ summary says ``ok`` for the same config (``crmsim.result.config_hash``) and reru
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -22,8 +21,6 @@ import math
 import os
 import shlex
 import shutil
-import signal
-import socket
 import sys
 import threading
 import time
@@ -37,13 +34,14 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, checks, layout, metrics, tune, uncertainty, validation
+from . import api, checks, layout, metrics, processes, tune, uncertainty, validation
 from . import config as config_mod
 from . import overrides as ov
 from .compose import register_plugins
 from .errors import ConfigError
 from .layout import MANIFEST, read_summary
 from .overrides import params_of
+from .processes import PARENT_ENV, owner, watch_parent
 from .result import config_hash, save_failure
 
 # Hydra's basic sweeper, and crmsim's (the default: it checks jobs without composing each twice).
@@ -191,63 +189,11 @@ def run_job(cfg: DictConfig) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Workers stop with the sweep: a launcher's worker processes on this machine watch the crmsim
-# process that started the sweep and exit when it is gone (killed, crashed, interrupted).
+# process that started the sweep and exit when it is gone (``processes.watch_parent``).
 
-PARENT_ENV = "CRMSIM_SWEEP_PARENT"     # "<host>:<pid>" of the process running a local sweep
-WATCH_SECONDS = 0.5
 # Launchers whose workers run on this machine, as children of the sweep's process.
 LOCAL_LAUNCHERS = ("PoolLauncher", "JoblibLauncher", "LocalLauncher", "BasicLauncher")
 PARALLEL_LAUNCHERS = ("PoolLauncher", "JoblibLauncher")   # several jobs at once, n_jobs of them
-_watching = False
-
-
-def _start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` (Linux), to tell it from a later one with its pid."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        return None if fields[0] in ("Z", "X") else fields[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    if Path("/proc/self/stat").exists():
-        return started is not None and _start_time(pid) == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def watch_parent() -> None:
-    """In a worker of a local sweep: exit as soon as the sweep's process is gone, and leave
-    Ctrl-C to it (a terminal sends it to every process of the sweep; the sweep's process stops
-    the workers itself). Does nothing in the sweep's own process or on another machine."""
-    global _watching
-    host, _, pid_text = os.environ.get(PARENT_ENV, "").rpartition(":")
-    if _watching or not pid_text.isdigit() or host != socket.gethostname():
-        return
-    parent = int(pid_text)
-    if parent == os.getpid():
-        return
-    _watching = True
-    direct = os.getppid() == parent
-    started = _start_time(parent)
-    with contextlib.suppress(ValueError):     # only the main thread may set a handler
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while True:
-            time.sleep(WATCH_SECONDS)
-            # A child is handed to another parent the moment its parent dies.
-            if (os.getppid() != parent) if direct else not _alive(parent, started):
-                os._exit(128 + signal.SIGTERM)
-
-    threading.Thread(target=watch, name="crmsim-watch-parent", daemon=True).start()
 
 
 def _drop_interrupted(job_dir: Path) -> None:
@@ -437,13 +383,7 @@ def _check_parallel_memory(primary: DictConfig, launcher: str, peak: int, to_run
     if launcher not in PARALLEL_LAUNCHERS:
         return
     n_jobs = primary.hydra.launcher.get("n_jobs", 1)
-    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0:
-        raise ConfigError("hydra.launcher.n_jobs", n_jobs, "a whole number of worker processes "
-                          "other than 0, e.g. 2, or -1 for one per core (-2: all but one)")
-    if to_run < 2:
-        return
-    cores = os.cpu_count() or 1
-    at_once = min(to_run, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
+    at_once = min(to_run, processes.workers(n_jobs))
     have = checks.memory_available()
     if have is None or at_once < 2 or peak * at_once <= have:
         return
@@ -750,7 +690,7 @@ def launch(p: Plan, quiet: bool = False) -> int:
     saved = sys.argv
     saved_env = {k: os.environ.get(k) for k in (PARENT_ENV, "PYTHONWARNINGS")}
     if p.launcher in LOCAL_LAUNCHERS:      # workers inherit it: see watch_parent
-        os.environ[PARENT_ENV] = f"{socket.gethostname()}:{os.getpid()}"
+        os.environ[PARENT_ENV] = owner()
         # multiprocessing's resource tracker (a helper process of the workers) lists the locks
         # of workers stopped by Ctrl-C at exit; they are released, the list is noise.
         os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [

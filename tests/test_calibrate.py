@@ -171,6 +171,7 @@ def test_a_bad_file_is_refused_with_its_column_and_value(tmp_path, capsys, case)
     (["--setting", "noncontractual"], "noncontractual"), (["market.churn.alfa=1"], "market.churn.alfa"),
     (["--stage-b", "--posterior", "mcmc"], "mcmc"),
     (["--stage-b", "--posterior", "sbi", "--simulations", "3"], "--simulations"),
+    (["--stage-b", "--workers", "0"], "--workers"),
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, args, shown):
     out = tmp_path / "out"

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from .. import layout
 from ..compose import load_config
 from ..errors import ConfigError
+from ..replicates import Replicates
 from . import data as data_mod
 from . import estimators as est
 from . import report, stage_a
@@ -75,19 +76,23 @@ def check_args(period: str, setting: str | None, overrides: list[str], stage_b: 
 def calibrate(path: str | Path, *, period: str = "month", setting: str | None = None,
               overrides: list[str] | tuple = (), stage_b: bool = False, trials: int = 30,
               seeds: int = 2, bands: int = 0, n_start: int = 1000, seed: int = 0,
-              posterior: str | None = None, simulations: int = 100) -> Calibration:
+              posterior: str | None = None, simulations: int = 100,
+              workers: int | None = None) -> Calibration:
     """Calibrate to the file at ``path`` (see ``crmsim.calibrate.data``); nothing is written.
 
     ``setting`` defaults to contractual for a cohort table and non-contractual for a log.
     ``stage_b``: also fit by simulation (``trials`` candidates on ``seeds`` seeds each);
     with ``posterior="sbi"``, by neural posterior estimation instead (``simulations`` draws of
-    the prior on ``seeds`` seeds each; needs the calibrate-sbi extra).
+    the prior on ``seeds`` seeds each; needs the calibrate-sbi extra). Stage B's and the
+    bands' simulations run on ``workers`` processes (None: one per core; 1: in this process;
+    the numbers do not depend on it).
     ``bands``: seeds of the calibrated market simulated for the report's observed-vs-simulated
     plot (0: none). ``overrides``: the rest of the firm's setup (policy, market size ...), used
     by every simulation.
     """
     overrides = list(overrides)
     check_args(period, setting, overrides, stage_b, posterior, simulations)
+    runner = Replicates(workers)     # its pool starts when a candidate first needs it
     data = data_mod.read(path)
     if setting is None:
         setting = "contractual" if data.kind == "cohorts" else "noncontractual"
@@ -101,17 +106,18 @@ def calibrate(path: str | Path, *, period: str = "month", setting: str | None = 
     cal = Calibration(data, a, a.estimates(), overrides=overrides)
     cal.seconds["stage A"] = time.perf_counter() - t0
     target = _target(cal)
-    if stage_b:
-        _stage_b(cal, target, trials, seeds, n_start, seed, posterior, simulations)
-    if bands and target is not None:
-        from .simulate import base_config, simulate_moments
+    with runner:
+        if stage_b:
+            _stage_b(cal, target, trials, seeds, n_start, seed, posterior, simulations, runner)
+        if bands and target is not None:
+            from .simulate import base_config, simulate_moments
 
-        t1 = time.perf_counter()
-        ov = _with(overrides, cal.values())
-        base = base_config(target, ov, n_start)
-        sim = simulate_moments(target, {}, base, list(range(100, 100 + bands)))
-        cal.bands = {"target": target, "sim": sim}
-        cal.seconds["bands"] = time.perf_counter() - t1
+            t1 = time.perf_counter()
+            ov = _with(overrides, cal.values())
+            base = base_config(target, ov, n_start)
+            sim = simulate_moments(target, {}, base, list(range(100, 100 + bands)), runner)
+            cal.bands = {"target": target, "sim": sim}
+            cal.seconds["bands"] = time.perf_counter() - t1
     return cal
 
 
@@ -132,7 +138,7 @@ def _target(cal: Calibration):
 
 
 def _stage_b(cal: Calibration, target, trials: int, seeds: int, n_start: int, seed: int,
-             posterior: str | None = None, simulations: int = 100) -> None:
+             posterior: str | None, simulations: int, runner: Replicates) -> None:
     from . import simulate as sim
 
     keys = sim.STAGE_B_KEYS[cal.stage_a.setting]
@@ -146,13 +152,14 @@ def _stage_b(cal: Calibration, target, trials: int, seeds: int, n_start: int, se
         from . import posterior as post
 
         fitted = post.npe(target, cal.values(), ov, simulations, list(range(seeds)),
-                          n_start=n_start, seed=seed)
+                          n_start=n_start, seed=seed, runner=runner)
         q = [fitted.quantiles(p) for p in (0.5, 0.025, 0.975)]
         cal.estimates.update({k: est.Estimate(q[0][k], q[1][k], q[2][k], fitted.method) for k in keys})
         cal.stage_b = fitted
         cal.seconds["stage B"] = fitted.seconds
         return
-    fitted = sim.smm(target, cal.values(), ov, trials, list(range(seeds)), n_start=n_start, seed=seed)
+    fitted = sim.smm(target, cal.values(), ov, trials, list(range(seeds)), n_start=n_start,
+                     seed=seed, runner=runner)
     for k in keys:
         cal.estimates[k] = est.Estimate(fitted.best[k], fitted.low[k], fitted.high[k], fitted.method)
     cal.stage_b = fitted

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from ..replicates import Replicates
 from . import simulate as sim
 
 INSTALL = 'pip install "crmsim[calibrate-sbi]"'
@@ -109,9 +110,11 @@ class _NoTracker:
 
 
 def npe(target: sim.Target, start: dict, overrides: list[str], simulations: int, seeds: list[int],
-        n_start: int = 1000, seed: int = 0, spread: float = 4.0) -> Posterior:
+        n_start: int = 1000, seed: int = 0, spread: float = 4.0,
+        runner: Replicates | None = None) -> Posterior:
     """Neural posterior estimation of ``STAGE_B_KEYS[target.setting]`` from ``simulations``
-    draws of the prior, each simulated on ``seeds`` (the same for every draw)."""
+    draws of the prior, each simulated on ``seeds`` (the same for every draw) by ``runner``'s
+    worker processes (None: in this process)."""
     import torch
     from sbi.inference import NPE
     from sbi.utils import BoxUniform
@@ -128,7 +131,7 @@ def npe(target: sim.Target, start: dict, overrides: list[str], simulations: int,
                        high=torch.tensor(high, dtype=torch.float32))
     theta = prior.sample((simulations,)).numpy().astype(float)
     means = np.array([sim.simulate_moments(target, dict(zip(keys, np.exp(z), strict=True)), base,
-                                           seeds).mean(axis=0) for z in theta])
+                                           seeds, runner).mean(axis=0) for z in theta])
     simulating = time.perf_counter() - t0
     closest = min(float(((m - target.observed) ** 2 / sd**2).sum()) for m in means)
     x = np.repeat(means, NOISE_DRAWS, axis=0)

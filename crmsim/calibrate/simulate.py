@@ -17,6 +17,7 @@ moments with Optuna.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from ..compose import load_config
+from ..replicates import Replicates
 from .data import YEAR_DAYS
 
 FREQ_BINS = np.array([0, 1, 2, 3, 5, 8, 13, 21, 34, 55, np.inf])
@@ -145,21 +147,20 @@ def data_log_target(log: pd.DataFrame, end: pd.Timestamp, period_days: float) ->
     return log_target(freq, rec, period_days, max(periods, 1))
 
 
-def simulate_moments(target: Target, values: dict, base, seeds: list[int]) -> np.ndarray:
-    """The moments of the candidate ``values`` (config keys) on each seed: the same seeds for
-    every candidate (common random numbers). ``crmsim.simulate`` checks every value."""
+def simulate_moments(target: Target, values: dict, base, seeds: list[int],
+                     runner: Replicates | None = None) -> np.ndarray:
+    """The moments of the candidate ``values`` (config keys) on each seed, one row per seed in
+    the order of ``seeds``: the same seeds for every candidate (common random numbers). Each
+    row is ``moments_of(crmsim.simulate(the candidate with that seed))``, computed by
+    ``runner``'s worker processes (None: in this process); ``crmsim.simulate``'s checks run
+    once per candidate, before any of its simulations."""
     from omegaconf import OmegaConf
 
-    from ..api import simulate
-
-    out = []
-    for s in seeds:
-        cfg = base.copy()
-        for k, v in values.items():
-            OmegaConf.update(cfg, k, float(v))
-        cfg.seed = s
-        out.append(moments_of(simulate(cfg), target))
-    return np.array(out)
+    cfg = base.copy()
+    for k, v in values.items():
+        OmegaConf.update(cfg, k, float(v))
+    reduce = functools.partial(moments_of, target=target)
+    return np.array((runner or Replicates(workers=1)).run(cfg, seeds, reduce))
 
 
 def variance(target: Target, n_sim: int) -> np.ndarray:
@@ -195,10 +196,16 @@ STAGE_B_KEYS = {
 
 
 def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: list[int],
-        n_start: int = 1000, seed: int = 0, spread: float = 4.0) -> Fitted:
+        n_start: int = 1000, seed: int = 0, spread: float = 4.0,
+        runner: Replicates | None = None) -> Fitted:
     """Simulated method of moments over ``STAGE_B_KEYS[target.setting]`` with Optuna's TPE
     sampler (seeded), searching each key on a log scale within ``spread``x of its stage A
-    value; every candidate runs on the same ``seeds``."""
+    value; every candidate runs on the same ``seeds``, side by side on ``runner``'s worker
+    processes (None: a pool of one per core for this search). The numbers do not depend on
+    the workers: each candidate's moments are those of its seeds run one after the other."""
+    if runner is None:
+        with Replicates() as own:
+            return smm(target, start, overrides, trials, seeds, n_start, seed, spread, own)
     import time
 
     import optuna
@@ -212,7 +219,7 @@ def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: l
     def objective(trial: optuna.Trial) -> float:
         values = {k: trial.suggest_float(k, start[k] / spread, start[k] * spread, log=True)
                   for k in keys}
-        d = distance(simulate_moments(target, values, base, seeds), target, n_sim)
+        d = distance(simulate_moments(target, values, base, seeds, runner), target, n_sim)
         history.append((values, d))
         return d
 

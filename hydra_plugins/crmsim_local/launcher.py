@@ -14,11 +14,7 @@ workers; the sweep's process reports it.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import multiprocessing
 import os
-import signal
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -42,6 +38,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from crmsim import processes
 from crmsim.compose import JobComposer, JobSpec
 
 # Environment the workers need whatever started the process server (crmsim.sweep sets them).
@@ -105,18 +102,12 @@ _worker: dict[str, Any] = {}
 
 
 def _init(state: bytes) -> None:
-    """Set a worker up once: Hydra's context, the task, the registry, the environment."""
-    hydra_context, task_function, singleton_state, env = cloudpickle.loads(state)
-    os.environ.update(env)
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the sweep's process's to handle
+    """Set a worker up once (after ``crmsim.processes``' own set-up): Hydra's context, the
+    task, the registry."""
+    hydra_context, task_function, singleton_state = cloudpickle.loads(state)
     setup_globals()
     Singleton.set_state(singleton_state)
     _worker.update(context=hydra_context, task=task_function)
-    # What the imports made lives as long as the worker: the garbage collector leaves it alone,
-    # so its full collections during a job walk the job's objects, not ~150,000 of the
-    # libraries' (~7 ms a job of 2,000 people).
-    gc.freeze()
 
 
 def _execute(spec: JobSpec) -> JobReturn:
@@ -159,36 +150,13 @@ def _run(config: DictConfig) -> JobReturn:
     return ret
 
 
-def workers(n_jobs: int) -> int:
-    """Worker processes for ``n_jobs`` (joblib's convention: -1 = one per core)."""
-    cores = os.cpu_count() or 1
-    if not isinstance(n_jobs, int) or n_jobs == 0:
-        raise ValueError(f"hydra.launcher.n_jobs={n_jobs!r}: a whole number of processes, "
-                         "e.g. 2, or -1 for one per core")
-    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["crmsim.sweep", __name__])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 _pools: list[ProcessPoolExecutor] = []
 
 
 def shutdown(terminate: bool = False) -> None:
     """Stop every pool this process started (``terminate``: without waiting for running jobs)."""
     while _pools:
-        pool = _pools.pop()
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=not terminate, cancel_futures=True)
-        if terminate:
-            for process in processes:
-                with contextlib.suppress(Exception):
-                    process.terminate()
+        processes.stop(_pools.pop(), terminate)
 
 
 class PoolLauncher(Launcher):
@@ -208,9 +176,9 @@ class PoolLauncher(Launcher):
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-            state = cloudpickle.dumps((self.hydra_context, self.task_function, Singleton.get_state(), env))
-            self.pool = ProcessPoolExecutor(max_workers=workers(self.n_jobs), mp_context=_context(),
-                                            initializer=_init, initargs=(state,))
+            state = cloudpickle.dumps((self.hydra_context, self.task_function, Singleton.get_state()))
+            self.pool = processes.start(processes.workers(self.n_jobs), setup=_init,
+                                        setup_args=(state,), env=env)
             _pools.append(self.pool)
         return self.pool
 

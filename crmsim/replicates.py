@@ -1,0 +1,207 @@
+"""Replicates: one config run on many seeds, on a pool of worker processes::
+
+    from crmsim import Replicates, load_config
+
+    if __name__ == "__main__":      # in a script: the workers import it
+        cfg = load_config(["market.n_people=1000", "sim.steps=52"])
+        with Replicates(workers=2) as runner:        # the pool starts once ...
+            a = runner.run(cfg, range(100))           # ... 100 summaries, in seed order
+            b = runner.run(other_cfg, range(100))     # ... and serves every later call
+
+Each replicate is exactly ``crmsim.simulate`` of the config with that seed (the same typed
+config, so the same numbers to the last bit; ``tests/test_replicates.py`` checks it). What
+``simulate`` does per run and does not depend on the seed is done once per call, in the calling
+process: the config is checked (``ConfigError`` before any work starts), resolved and pickled
+once (the bytes go with each of the call's few chunks of seeds), and each worker decodes them
+once per call; a worker gives each seed a copy of the checked config with that seed
+(``validation.reseeded``, every constraint checked again, no merge into the schema).
+``reduce`` (a module-level function of a ``Result``) runs in the worker, so only what it
+returns comes back: by default the run's summary (``summary``).
+
+The pool is crmsim's (``crmsim.processes``, shared with the sweep launcher): a forkserver that
+has imported crmsim (~1.5 s, once per process), workers that leave Ctrl-C to this process, exit
+when it is gone, and share the cores (a model of >= ``crmsim.parallel.MIN_PEOPLE`` people gets
+``cores // workers`` threads: one on 2 cores with 2 workers). ``workers=1``, or a single seed,
+runs in this process without a pool.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import math
+import numbers
+import os
+import pickle
+import weakref
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf.errors import OmegaConfBaseException
+
+from . import checks, processes, validation
+from .config import CRMConfig, seedless
+from .errors import ConfigError
+from .result import Result
+from .running import checked, run_checked
+
+CHUNKS_PER_WORKER = 4   # seeds go out in this many chunks per worker: few messages, even shares
+
+
+def summary(result: Result) -> dict:
+    """The default ``reduce``: the run's summary (``Result.summary``, ~1 KB pickled), what a
+    verdict over replicates compares. A whole ``Result`` of 1,000 people over a year of weekly
+    steps pickles to ~200 KB (much more with events): a ``reduce`` of your own computes what it
+    needs from the tables in the worker."""
+    return result.summary
+
+
+class Replicates:
+    """Runs configs on many seeds with a pool of ``workers`` processes (None: one per core),
+    started at the first call that needs it and reused by every later one until ``close()``
+    (or the end of a ``with`` block). An error or Ctrl-C during a call ends the pool's
+    processes at once and is raised; the next call starts a new pool."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is not None and (not isinstance(workers, numbers.Integral)
+                                    or isinstance(workers, bool) or workers < 1):
+            raise ConfigError("workers", workers, "a whole number >= 1 (1: in this process, no "
+                              "pool), or None for one per core")
+        self.workers = processes.workers(-1) if workers is None else int(workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._stop: weakref.finalize | None = None
+        self._calls = itertools.count()
+
+    def run(self, cfg: DictConfig, seeds: Iterable[int],
+            reduce: Callable[[Result], Any] = summary) -> list:
+        """``reduce(crmsim.simulate(cfg with seed s))`` for each ``s`` of ``seeds``, in their
+        order (``cfg``'s own seed is not used). ``reduce``: a module-level function (or a
+        ``functools.partial`` of one), as it is sent to the workers."""
+        seeds = check_seeds(seeds)
+        check_reduce(reduce)
+        job = _job(cfg, reduce)
+        if self.workers == 1 or len(seeds) == 1:
+            return [_replicate(job, s) for s in seeds]
+        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        token = (os.getpid(), id(self), next(self._calls))
+        size = math.ceil(len(seeds) / (self.workers * CHUNKS_PER_WORKER))
+        pool = self._start()
+        futures: list[Future] = []
+        try:
+            for lo in range(0, len(seeds), size):
+                futures.append(pool.submit(_run_chunk, token, data, seeds[lo:lo + size]))
+            return [out for f in futures for out in f.result()]
+        except BaseException:     # a replicate failed, a worker died, or Ctrl-C
+            self.close(terminate=True)
+            raise
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = processes.start(self.workers)
+            self._stop = weakref.finalize(self, processes.stop, self._pool, True)
+        return self._pool
+
+    def close(self, terminate: bool = False) -> None:
+        """Stop the pool (``terminate``: without waiting for running replicates)."""
+        pool, self._pool = self._pool, None
+        if self._stop is not None:
+            self._stop.detach()
+            self._stop = None
+        if pool is not None:
+            processes.stop(pool, terminate)
+
+    def __enter__(self) -> Replicates:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(terminate=kind is not None)
+
+
+def simulate_replicates(cfg: DictConfig, seeds: Iterable[int],
+                        reduce: Callable[[Result], Any] = summary,
+                        workers: int | None = None) -> list:
+    """One call of ``Replicates(workers).run(cfg, seeds, reduce)``, its pool stopped after it:
+    to run several configs, keep a ``Replicates`` open instead."""
+    with Replicates(workers) as runner:
+        return runner.run(cfg, seeds, reduce)
+
+
+# ---------------------------------------------------------------------------------------------
+# The arguments, checked before anything runs
+
+_SEED = next(f for f in dataclasses.fields(CRMConfig) if f.name == "seed").metadata["constraint"]
+
+
+def check_seeds(seeds: Iterable[int]) -> list[int]:
+    """``seeds`` as a list of ints, or ``ConfigError``: one or more whole numbers the schema
+    allows as ``seed``."""
+    allowed = f"one or more seeds, each {_SEED.describe()}, e.g. range(100)"
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise ConfigError("seeds", seeds, allowed)
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                            for s in seeds):
+        raise ConfigError("seeds", seeds, allowed)
+    out = [int(s) for s in seeds]
+    for i, s in enumerate(out):
+        _SEED.check(f"seeds[{i}]", s)
+    return out
+
+
+def check_reduce(reduce: Callable[[Result], Any]) -> None:
+    allowed = ("a module-level function of a Result (it runs in the worker processes), or a "
+               "functools.partial of one, e.g. crmsim.replicates.summary")
+    if not callable(reduce):
+        raise ConfigError("reduce", reduce, allowed)
+    try:
+        pickle.dumps(reduce, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        raise ConfigError("reduce", reduce, allowed, f"It cannot be pickled: {err}") from None
+
+
+def _job(cfg: DictConfig, reduce: Callable[[Result], Any]) -> tuple:
+    """What every replicate of ``cfg`` shares: the checked typed config, its resolved
+    container and ``reduce``; ``ConfigError`` for a config ``simulate`` refuses or whose other
+    values depend on its seed (``reseeded`` could not make its replicates)."""
+    typed, resolved = checked(cfg)
+    checks.check_memory(typed)
+    if resolved is None:
+        resolved = OmegaConf.to_container(OmegaConf.structured(typed), resolve=True,
+                                          enum_to_str=True)
+    elif _depends_on_seed(cfg, resolved):
+        raise ConfigError("cfg", "a config whose values depend on its seed", "a config in which "
+                          "only the seed differs between replicates (no ${seed} interpolation); "
+                          "run crmsim.simulate on each seed instead")
+    return typed, resolved, reduce
+
+
+def _depends_on_seed(cfg: DictConfig, resolved: dict) -> bool:
+    other = cfg.copy()
+    with read_write(other):
+        other.seed = int(resolved["seed"]) + 1
+    try:
+        again = OmegaConf.to_container(other, resolve=True, enum_to_str=True)
+    except OmegaConfBaseException:
+        return True
+    return seedless(again) != (seedless(resolved)[0], int(resolved["seed"]) + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The work, in a worker (or in the calling process)
+
+_decoded: dict[str, Any] = {}    # this worker's current job: {"token": ..., "job": ...}
+
+
+def _run_chunk(token: tuple, data: bytes, seeds: list[int]) -> list:
+    if _decoded.get("token") != token:
+        _decoded.update(token=token, job=pickle.loads(data))
+    return [_replicate(_decoded["job"], s) for s in seeds]
+
+
+def _replicate(job: tuple, seed: int) -> Any:
+    typed, resolved, reduce = job
+    return reduce(run_checked(validation.reseeded(typed, seed), {**copy.deepcopy(resolved),
+                                                                  "seed": seed}))
