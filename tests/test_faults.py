@@ -136,14 +136,20 @@ def statuses(sweep: Path) -> dict[str, str]:
     return dict(zip(runs["job"], runs["status"], strict=True))
 
 
+def _job_dirs(sweep: Path) -> list[Path]:
+    """The jobs' directories, not the hidden ``.<job>.<...>.incomplete`` ones a worker killed
+    while saving leaves behind (never read: their files may be cut short)."""
+    return [d for d in sweep.iterdir() if d.is_dir() and not d.name.startswith(".")]
+
+
 def summaries(sweep: Path) -> dict[str, dict]:
     return {d.name: json.loads((d / "summary.json").read_text())
-            for d in sweep.iterdir() if (d / "summary.json").exists()}
+            for d in _job_dirs(sweep) if (d / "summary.json").exists()}
 
 
 def timeseries(sweep: Path) -> dict[str, pd.DataFrame]:
     return {d.name: pd.read_parquet(d / "timeseries.parquet")
-            for d in sweep.iterdir() if (d / "timeseries.parquet").exists()}
+            for d in _job_dirs(sweep) if (d / "timeseries.parquet").exists()}
 
 
 def listed(stderr: str) -> dict[str, str]:
