@@ -263,6 +263,13 @@ def test_a_small_stage_b_refits_base_churn_by_simulation(tmp_path):
         # an interval over the candidates near the best, or none with two candidates
         assert (np.isnan(e.low) and np.isnan(e.high)) or e.low <= e.value <= e.high
     assert len(cal.stage_b.history) == 2 and np.isfinite(cal.stage_b.distance)
+    # The report names how many moments the distance sums over (one per cohort period).
+    from crmsim import layout
+    from crmsim.calibrate import report
+
+    report.write(cal, tmp_path)
+    text = (tmp_path / layout.CALIBRATION_REPORT).read_text()
+    assert cal.stage_b.moments > 0 and f"over {cal.stage_b.moments} moments" in text
 
 
 # ---- stage B's optional posterior by simulation-based inference ------------------------------

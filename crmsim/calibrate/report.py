@@ -85,7 +85,7 @@ def write(cal, out: Path) -> None:
         L += ["", f"Stage B refitted {', '.join(f'`{k}`' for k in b.keys)} by simulation of the "
               f"full model (its modifiers on) with the other keys fixed at their stage A values "
               f"or defaults: {b.trials} candidates, best distance {b.distance:.1f} over "
-              f"{_n_moments(cal)} moments (about chi-square at a well-fitting model), "
+              f"{b.moments} moments (about chi-square at a well-fitting model), "
               f"{b.seconds:.0f} s."]
     if a.notes:
         L += ["", "## Notes", ""] + [f"- {n}" for n in a.notes]
@@ -96,10 +96,6 @@ def write(cal, out: Path) -> None:
           "- overrides of the simulations: " + (" ".join(f"`{o}`" for o in cal.overrides) or "none"),
           "- run time: " + ", ".join(f"{k} {v:.1f} s" for k, v in cal.seconds.items())]
     (out / layout.CALIBRATION_REPORT).write_text("\n".join(L) + "\n")
-
-
-def _n_moments(cal) -> int:
-    return int(cal.bands["target"].observed.size) if cal.bands else 0
 
 
 def _fit_section(cal, out: Path) -> list[str]:

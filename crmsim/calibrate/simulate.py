@@ -60,6 +60,7 @@ class Fitted:
     seconds: float
     history: list[tuple[dict, float]] = field(default_factory=list)
     method: str = ""
+    moments: int = 0                 # the moments the distance sums over
 
 
 def cohort_target(cohorts: dict, period_days: float) -> Target:
@@ -244,4 +245,4 @@ def smm(target: Target, start: dict, overrides: list[str], trials: int, seeds: l
               f"chi-square 95% quantile of the best distance (none when fewer than {MIN_INSIDE}: "
               "run more --trials)")
     return Fitted(keys, best, low, high, study.best_value, trials, seeds, n_people,
-                  time.perf_counter() - t0, history, method)
+                  time.perf_counter() - t0, history, method, int(target.observed.size))
