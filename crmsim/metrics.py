@@ -286,7 +286,9 @@ def top_share(values: np.ndarray, top: float = 0.2) -> float:
     if values.size == 0 or total <= 0:
         return 0.0
     k = max(int(round(top * values.size)), 1)
-    return float(np.partition(values, values.size - k)[values.size - k:].sum() / total)
+    # At most 1: when the top k hold everything, their sum, added in another order than the
+    # total, can exceed it in the last bit.
+    return min(float(np.partition(values, values.size - k)[values.size - k:].sum() / total), 1.0)
 
 
 def npv_total_at_horizons(ts: pd.DataFrame, period_days: float) -> dict[str, float]:

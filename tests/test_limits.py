@@ -133,6 +133,19 @@ def test_80_20_spend_concentration(share):
     assert abs(value.mean() / cfg.market.spend.mean - 1) <= 4 * rel_sd
 
 
+def test_the_top_share_is_one_when_the_top_hold_everything():
+    """Eight customers with all the revenue among 50: the top 10 hold it all, although their
+    sum, added in another order than the total, exceeds it in the last bit (found by
+    tests/test_fuzz.py)."""
+    value = np.zeros(50)
+    value[[39, 48, 21, 35, 6, 14, 42, 25]] = [651.147215588638, 7.449735609587041,
+                                              38.781342164352154, 11.975404351744778,
+                                              476.727837896859, 281.6660006594705,
+                                              71.28637717134761, 0.2448719737124344]
+    assert np.partition(value, 40)[40:].sum() > value.sum()     # the rounding the case needs
+    assert crmsim.metrics.top_share(value) == 1.0
+
+
 def test_equal_spend_when_top20_share_is_a_fifth():
     cfg = crmsim.load_config(["+validation=clv", "market.n_people=5000", "sim.steps=2",
                               "market.churn.enabled=false", "market.spend.top20_share=0.2"])
