@@ -771,7 +771,7 @@ class CRMModel(mesa.Model):
         ch, svc, col = c.market.churn, c.firm.service, c.firm.collection
         sat = pop.satisfaction[idx]
         price = self._price_paid(idx)
-        felt = price * (1.0 + c.market.traits.deal_seeker_premium * pop.deal_seeker[idx])
+        felt = _felt_price(price, 0.0, pop.deal_seeker[idx], c.market.traits.deal_seeker_premium)
         m = churn.hazard_multiplier(sat, pop.commitment[idx], pop.sentiment[idx],
                                     pop.switching_cost[idx], felt, pop.price_sensitivity[idx], 0.0,
                                     ch.satisfaction_effect, ch.commitment_effect,
@@ -808,11 +808,9 @@ class CRMModel(mesa.Model):
                           actions: Actions) -> np.ndarray:
         """The years' worth of purchases bought this step: more while a promotion runs (the
         bump; part of it bought ahead into the pantry), less after it while the pantry is used
-        up (the dip)."""
+        up (the dip). Called only while ``_promoting``."""
         pop = self.population
         bump = self._effect(actions, "sales_bump")
-        if not self._promoting(actions):
-            return years
         on_deal = np.asarray(bump) > 0
         use = np.where(on_deal | ~buying, 0.0, np.minimum(pop.pantry, years))
         ahead = np.where(buying, years * self._effect(actions, "stockpile"), 0.0)
