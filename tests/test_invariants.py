@@ -71,3 +71,19 @@ def test_model_is_a_mesa_model_with_a_datacollector(small):
     model.step()
     df = model.datacollector.get_model_vars_dataframe()
     assert len(df) == 3 and model.steps == 2
+
+
+def test_row_collector_keeps_what_mesas_own_collect_keeps(small):
+    """The model's DataCollector stores each row value as it is; Mesa's own ``collect``
+    deep-copies each reporter's value. Both, fed the same steps, give the same table."""
+    import mesa
+
+    model = CRMModel(small())
+    mesas = mesa.DataCollector(model_reporters=dict(model.datacollector.model_reporters))
+    mesas.collect(model)
+    for _ in range(4):
+        model.step()
+        mesas.collect(model)
+    pd.testing.assert_frame_equal(model.datacollector.get_model_vars_dataframe(),
+                                  mesas.get_model_vars_dataframe(), check_exact=True)
+    assert list(model.datacollector.model_vars) == list(metrics.TIMESERIES)

@@ -18,7 +18,7 @@ def rude_probability(rude_prob: float, training: float, training_effect: float) 
 
 
 def encounter(
-    met: np.ndarray,
+    met: np.ndarray | bool,
     quality: float,
     fit: np.ndarray,
     bonus: np.ndarray | float,
@@ -29,7 +29,8 @@ def encounter(
     z: np.ndarray,
     u_rude: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Experienced quality for everyone (meaningful where ``met``) and the rude-incident mask."""
+    """Experienced quality for everyone (meaningful where ``met``; ``True``: everyone met the
+    firm) and the rude-incident mask."""
     rude = met & (u_rude < rude_p)
     experienced = quality + fit_weight * (fit - 0.5) + bonus + noise_sd * z
     experienced = experienced - rude_shock * rude
@@ -37,7 +38,7 @@ def encounter(
 
 
 def satisfaction_update(
-    met: np.ndarray,
+    met: np.ndarray | bool,
     experienced: np.ndarray,
     satisfaction: np.ndarray,
     expectation: np.ndarray,
@@ -47,7 +48,8 @@ def satisfaction_update(
     learning_rate: float,
     expectation_rate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """New satisfaction and expectation, and each encounter's signal (0 where no encounter)."""
+    """New satisfaction and expectation, and each encounter's signal (0 where no encounter;
+    ``met`` ``True``: everyone met the firm)."""
     if _same_length_arrays(met, experienced, satisfaction, expectation):
         # Only the people who met the firm change (about one in ten in a step): the same
         # formulas run on them alone, and everyone else keeps their values exactly.
