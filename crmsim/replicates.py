@@ -36,7 +36,7 @@ import os
 import pickle
 import weakref
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, read_write
@@ -76,15 +76,26 @@ class Replicates:
         self._calls = itertools.count()
 
     def run(self, cfg: DictConfig, seeds: Iterable[int],
-            reduce: Callable[[Result], Any] = summary) -> list:
+            reduce: Callable[[Result], Any] = summary,
+            progress: Callable[[int], object] | None = None) -> list:
         """``reduce(crmsim.simulate(cfg with seed s))`` for each ``s`` of ``seeds``, in their
         order (``cfg``'s own seed is not used). ``reduce``: a module-level function (or a
-        ``functools.partial`` of one), as it is sent to the workers."""
+        ``functools.partial`` of one), as it is sent to the workers. ``progress``, if given,
+        is called in this process with how many replicates have just finished (a progress
+        bar's ``update``): after each one, or each chunk of seeds a worker sends back."""
         seeds = check_seeds(seeds)
         check_reduce(reduce)
+        if progress is not None and not callable(progress):
+            raise ConfigError("progress", progress, "None or a function of the number of "
+                              "replicates just finished, e.g. a tqdm bar's update")
+        done = progress or (lambda _: None)
         job = _job(cfg, reduce)
         if self.workers == 1 or len(seeds) == 1:
-            return [_replicate(job, s) for s in seeds]
+            out = []
+            for s in seeds:
+                out.append(_replicate(job, s))
+                done(1)
+            return out
         data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         token = (os.getpid(), id(self), next(self._calls))
         size = math.ceil(len(seeds) / (self.workers * CHUNKS_PER_WORKER))
@@ -93,6 +104,8 @@ class Replicates:
         try:
             for lo in range(0, len(seeds), size):
                 futures.append(pool.submit(_run_chunk, token, data, seeds[lo:lo + size]))
+            for f in as_completed(futures):
+                done(len(f.result()))
             return [out for f in futures for out in f.result()]
         except BaseException:     # a replicate failed, a worker died, or Ctrl-C
             self.close(terminate=True)

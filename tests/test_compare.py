@@ -1,5 +1,6 @@
 """crmsim.compare: paired comparisons across seeds."""
 
+import pandas as pd
 import pytest
 
 import crmsim
@@ -94,3 +95,18 @@ def test_an_experiment_runs_through_compare():
                            kpis=["wom_negative_total"])
     means = table.set_index("variant")["mean"]
     assert means["wom.tell_negative=30"] > means["wom.tell_negative=8"]
+
+
+def active_share(result) -> dict[str, float]:
+    """A measure of one's own (module-level: it runs in the worker processes)."""
+    return {"active_share": float(result.timeseries["n_active"].iloc[-1]) / 300}
+
+
+def test_runs_on_a_pool_are_the_runs_one_after_the_other():
+    variants = {"transactional": ["market.n_people=300", "sim.steps=10"],
+                "idic": ["market.n_people=300", "sim.steps=10", "policy=idic"]}
+    one = crmsim.compare(variants, seeds=[3, 1, 4], measures=active_share)
+    two = crmsim.compare(variants, seeds=[3, 1, 4], measures=active_share, n_jobs=2)
+    pd.testing.assert_frame_equal(one.attrs["runs"], two.attrs["runs"], check_exact=True)
+    assert list(one.attrs["runs"]["seed"]) == [3, 1, 4, 3, 1, 4]
+    assert "active_share" in set(one["kpi"])

@@ -230,3 +230,13 @@ def test_smm_finds_the_same_candidates_and_distances_with_any_number_of_workers(
     fit = functools.partial(calsim.smm, target, start, [], 3, [0, 1], n_start=150)
     pooled, alone = fit(runner=runner), fit(runner=Replicates(workers=1))
     assert pooled.history == alone.history and pooled.best == alone.best
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_counts_every_replicate_once(cfg, workers):
+    finished = []
+    with Replicates(workers=workers) as runner:
+        assert runner.run(cfg, SEEDS, progress=finished.append) == sequential(cfg, SEEDS)
+    assert sum(finished) == len(SEEDS) and all(k >= 1 for k in finished)
+    with pytest.raises(ConfigError, match="progress"):
+        Replicates(workers=1).run(cfg, [0], progress="bar")

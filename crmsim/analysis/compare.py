@@ -7,7 +7,6 @@ import itertools
 import numbers
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 from omegaconf import DictConfig
@@ -15,9 +14,10 @@ from tqdm.auto import tqdm
 
 from .. import metrics
 from ..errors import ConfigError
+from ..result import Result
 from .stats import paired_differences
 
-Measures = Callable[["crmsim.Result"], dict[str, float]]  # noqa: F821
+Measures = Callable[[Result], dict[str, float]]
 
 
 @functools.lru_cache(maxsize=128)
@@ -29,14 +29,9 @@ def _variant_config(overrides: tuple[str, ...], keep_customers: bool) -> DictCon
     return load_config([*overrides, *keep])
 
 
-def _run(job: tuple[str, int, tuple[str, ...], Measures | None]) -> dict:
-    from ..api import simulate
-
-    name, seed, overrides, measures = job
-    cfg = _variant_config(overrides, measures is not None).copy()
-    cfg.seed = seed
-    result = simulate(cfg)
-    return {"variant": name, "seed": seed, **result.summary,
+def _row(name: str, measures: Measures | None, result: Result) -> dict:
+    """A run's row of ``runs``: made where the run is (a worker), so only the row comes back."""
+    return {"variant": name, "seed": result.config.seed, **result.summary,
             **(measures(result) if measures else {})}
 
 
@@ -59,23 +54,20 @@ def compare(
     95% interval (``diff``, ``diff_low``, ``diff_high``; the unpaired Welch interval is
     ``unpaired_low``/``unpaired_high``). The per-run summaries are in ``result.attrs["runs"]``.
     ``measures`` (a module-level function, so runs can go to other processes) adds KPIs of
-    your own computed from each run's ``Result``; ``n_jobs`` runs that many in parallel.
+    your own computed from each run's ``Result``; ``n_jobs`` runs that many in parallel, on
+    a pool of worker processes (``crmsim.Replicates``) that serves every variant.
     """
+    from ..replicates import Replicates
+
     seeds, kpis = _check_arguments(variants, seeds, baseline, kpis, n_jobs, measures)
     baseline = baseline if baseline is not None else next(iter(variants))
-    jobs = [(name, seed, tuple(ov), measures) for name, ov in variants.items() for seed in seeds]
-    bar = tqdm(total=len(jobs), desc="runs", unit="run", disable=not progress, leave=False)
+    configs = {name: _variant_config(tuple(ov), measures is not None)
+               for name, ov in variants.items()}
     rows = []
-    if n_jobs == 1:
-        for job in jobs:
-            rows.append(_run(job))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            for row in pool.map(_run, jobs):
-                rows.append(row)
-                bar.update()
-    bar.close()
+    with (tqdm(total=len(configs) * len(seeds), desc="runs", unit="run", disable=not progress,
+               leave=False) as bar, Replicates(workers=n_jobs) as runner):
+        for name, cfg in configs.items():
+            rows += runner.run(cfg, seeds, functools.partial(_row, name, measures), bar.update)
     runs = pd.DataFrame(rows)
     extra = [k for k in runs.columns if k not in metrics.SUMMARY and k not in ("variant", "seed")]
     missing = [k for k in kpis or [] if k not in runs.columns]
