@@ -33,7 +33,7 @@ from .config import CRMConfig
 from .construction import UNSET, model_config
 from .firm import CAPABILITIES, Capabilities, Firm
 from .network import Network, build_network
-from .parallel import Ahead, Workers
+from .parallel import Ahead, Soon, Workers
 from .policies import Policy, make_policy
 from .population import ACTIVE, LAPSED, OUTSIDE, PROSPECT, TERMINATED, Population
 from .units import fade_per_step, step_years
@@ -251,10 +251,11 @@ class CRMModel(mesa.Model):
     def step(self) -> None:
         """One step: the phases of DESIGN section 3, in order."""
         row = self._new_row()
+        exposure = self._contagion_ahead()
         actions, terminated = self._policy_acts(row)
         stories = self._serve(actions, row)
         self._word_of_mouth(stories, row)
-        leaving = self._churn(actions, row)
+        leaving = self._churn(actions, exposure, row)
         joining = self._adopt(actions, row)
         self._transitions(leaving, joining)
         self._enter(row)
@@ -464,7 +465,15 @@ class CRMModel(mesa.Model):
         row.update(wom_positive=int(heard_pos.sum()), wom_negative=int(heard_neg.sum()),
                    viral_incidents=n_viral)
 
-    def _churn(self, actions: Actions, row: dict) -> Leaving:
+    def _contagion_ahead(self) -> Soon | None:
+        """The contagion exposure churn will feel (None without contagion or contracts): it
+        depends on the lapses of earlier steps alone, so a worker thread can work it out while
+        the policy acts and the firm serves (``Workers.soon``)."""
+        if self.noncontractual or self.cfg.market.churn.contagion <= 0:
+            return None
+        return self.workers.soon(self._contagion_exposure)
+
+    def _churn(self, actions: Actions, exposure: Soon | None, row: dict) -> Leaving:
         """5. Each active customer decides whether to leave, with contagion from recently
         lapsed neighbours. Switching costs hold some who would have left: they feel trapped.
         Without contracts nobody cancels: customers drop out after a purchase (``_shop``)."""
@@ -496,7 +505,7 @@ class CRMModel(mesa.Model):
 
         lever = self._lever_on_hazard(actions, active)
         discount, premium = self._discount(actions), self.cfg.market.traits.deal_seeker_premium
-        exposure = self._contagion_exposure() if ch.contagion > 0 else 0.0
+        exposure = exposure.result() if exposure is not None else 0.0
         eligible = active & ch.enabled
         left = leaving(eligible, pop.switching_cost)
         trapped = np.zeros(pop.n, dtype=bool)
@@ -716,7 +725,7 @@ class CRMModel(mesa.Model):
         k = purchase.poisson_counts(lam * self.dt, u_count[s])
         if not ch.enabled:
             return k, k, s[:0]
-        exposure = (self._contagion_exposure() * self.per_step.lapse_mean
+        exposure = (self._contagion_exposure(self.workers) * self.per_step.lapse_mean
                     if ch.contagion > 0 else 0.0)
         m = churn.hazard_multiplier(
             pop.satisfaction[s], pop.commitment[s], pop.sentiment[s], pop.switching_cost[s],
@@ -974,15 +983,15 @@ class CRMModel(mesa.Model):
         pop.commitment[mask] = 0.0
         pop.expectation[mask] = self.cfg.market.competitor_quality
 
-    def _contagion_exposure(self) -> np.ndarray:
+    def _contagion_exposure(self, workers: Workers | None = None) -> np.ndarray:
         net, sig = self.network, self.population.lapse_signal
         if net.complete:
             # Well-mixed: each person is in touch with mean_degree others drawn at random.
             return self.cfg.network.mean_degree * (sig.sum() - sig) / max(net.n - 1, 1)
-        # The product by blocks of rows, one per thread (the same sums).
-        exposure = net.neighbour_sum(sig, "strong", self.workers)
+        # With ``workers``: the product by blocks of rows, one per thread (the same sums).
+        exposure = net.neighbour_sum(sig, "strong", workers)
         if net.weak is not None:
-            exposure += net.neighbour_sum(sig, "weak", self.workers)
+            exposure += net.neighbour_sum(sig, "weak", workers)
         return exposure
 
     def _state_means(self) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Both cores for one large model: independent array jobs on a small pool of threads.
 
 numpy releases the GIL inside its loops over large arrays (ufuncs, ``np.random.Generator``'s
-fills), so threads run them side by side. A model uses its ``Workers`` in two ways, and only
+fills), so threads run them side by side. A model uses its ``Workers`` in three ways, and only
 in ways that cannot change a single number:
 
 - ``blockwise``: an element-wise function (each output element depends only on the same
@@ -9,6 +9,8 @@ in ways that cannot change a single number:
   threads. Every element goes through the same operations in the same order as on the whole
   arrays, so the result is identical to the last bit (``tests/test_parallel.py`` checks a
   whole run against a one-thread run).
+- ``soon``: a job whose inputs no phase before its use changes (the contagion exposure, from
+  the last step's lapses), started on a worker while the calling thread goes on.
 - ``ahead``: a random stream's draws for the next step, made by a worker while the model works
   through the current one (``Ahead``). Each stream is drawn by one thread at a time, block
   after block in the order the model takes them, so every stream yields the same numbers as
@@ -151,6 +153,12 @@ class Workers:
             return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
         return np.concatenate(parts)
 
+    def soon(self, job: Callable[[], object]) -> Soon:
+        """Start ``job`` (which must not use these workers) on a worker now, beside the calling
+        thread's next work; ``result()`` waits for it, or runs it in the calling thread if no
+        worker has started it by then (with one thread: when the result is asked for)."""
+        return Soon(job, self._pool.submit(job, NOW) if self._pool is not None else None)
+
     def later(self, job: Callable[[], object]) -> Future | None:
         """Start ``job`` on a worker when it has nothing more urgent to do (None with one
         thread: nothing is started)."""
@@ -161,6 +169,18 @@ class Workers:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["threads"])
+
+
+class Soon:
+    """A job started by ``Workers.soon``."""
+
+    def __init__(self, job: Callable[[], object], future: Future | None) -> None:
+        self._job, self._future = job, future
+
+    def result(self):
+        if self._future is None or self._future.cancel():
+            return self._job()
+        return self._future.result()
 
 
 class Ahead:

@@ -61,6 +61,31 @@ def test_blockwise_returns_what_the_whole_call_returns(monkeypatch):
         assert np.array_equal(a, b)
 
 
+def test_a_job_started_soon_gives_its_result_once_whoever_runs_it():
+    import threading
+
+    calls = []
+
+    def job():
+        calls.append(threading.current_thread() is threading.main_thread())
+        return len(calls)
+
+    lazy = parallel.Workers(1).soon(job)
+    assert calls == []                      # one thread: run when its result is asked for
+    assert lazy.result() == 1 and calls == [True]
+    two = parallel.Workers(2)
+    started = threading.Event()
+    release = threading.Event()
+    blocker = two.soon(lambda: (started.set(), release.wait(10)))
+    started.wait(10)
+    queued = two.soon(job)                   # the only worker is busy: nobody has started it
+    assert queued.result() == 2 and calls == [True, True]   # so the calling thread ran it
+    release.set()
+    blocker.result()
+    done = two.soon(job)
+    assert done.result() == 3 and len(calls) == 3
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_stream_drawn_into_its_spare_blocks_is_the_stream_drawn_afresh(threads):
     """``Ahead`` hands the block the model is done with back to ``draw`` to fill again: the
