@@ -169,7 +169,8 @@ class RowCollector(mesa.DataCollector):
 
     Every value of the row is a number, which nothing can change once stored, so ``collect``
     stores it as it is: Mesa's own ``collect`` deep-copies each reporter's value, ~55 copies a
-    step, a tenth of a 1,000-person step. The table (``get_model_vars_dataframe``) is the same.
+    step (~25 us, 2% of a 1,000-person step; 2 us without). The table
+    (``get_model_vars_dataframe``) is the same (``tests/test_invariants.py``).
     """
 
     def __init__(self, columns: Sequence[str]) -> None:
