@@ -83,30 +83,41 @@ class Replicates:
         ``functools.partial`` of one), as it is sent to the workers. ``progress``, if given,
         is called in this process with how many replicates have just finished (a progress
         bar's ``update``): after each one, or each chunk of seeds a worker sends back."""
-        seeds = check_seeds(seeds)
-        check_reduce(reduce)
+        return self.run_many([(cfg, seeds, reduce)], progress)[0]
+
+    def run_many(self, calls: Iterable[tuple], progress: Callable[[int], object] | None = None
+                 ) -> list[list]:
+        """``run`` for several configs at once: ``calls`` holds ``(cfg, seeds)`` or
+        ``(cfg, seeds, reduce)``; one list of results per call, in their order. Every config
+        is checked before any replicate runs, and the replicates of all of them share the pool
+        (a worker done with one config's goes on with the next's, and a config of one seed
+        runs beside the others): ``crmsim.compare`` runs its variants so."""
+        calls = _check_calls(calls)
         if progress is not None and not callable(progress):
             raise ConfigError("progress", progress, "None or a function of the number of "
                               "replicates just finished, e.g. a tqdm bar's update")
+        jobs = [(_job(cfg, reduce), seeds) for cfg, seeds, reduce in calls]
         done = progress or (lambda _: None)
-        job = _job(cfg, reduce)
-        if self.workers == 1 or len(seeds) == 1:
-            out = []
-            for s in seeds:
-                out.append(_replicate(job, s))
-                done(1)
-            return out
-        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        token = (os.getpid(), id(self), next(self._calls))
-        size = math.ceil(len(seeds) / (self.workers * CHUNKS_PER_WORKER))
+        if self.workers == 1 or sum(len(seeds) for _, seeds in jobs) == 1:
+            results = []
+            for job, seeds in jobs:
+                results.append([])
+                for s in seeds:
+                    results[-1].append(_replicate(job, s))
+                    done(1)
+            return results
         pool = self._start()
-        futures: list[Future] = []
+        futures: list[list[Future]] = []
         try:
-            for lo in range(0, len(seeds), size):
-                futures.append(pool.submit(_run_chunk, token, data, seeds[lo:lo + size]))
-            for f in as_completed(futures):
+            for job, seeds in jobs:
+                data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+                token = (os.getpid(), id(self), next(self._calls))
+                size = math.ceil(len(seeds) / (self.workers * CHUNKS_PER_WORKER))
+                futures.append([pool.submit(_run_chunk, token, data, seeds[lo:lo + size])
+                                for lo in range(0, len(seeds), size)])
+            for f in as_completed([f for chunks in futures for f in chunks]):
                 done(len(f.result()))
-            return [out for f in futures for out in f.result()]
+            return [[out for f in chunks for out in f.result()] for chunks in futures]
         except BaseException:     # a replicate failed, a worker died, or Ctrl-C
             self.close(terminate=True)
             raise
@@ -164,6 +175,23 @@ def check_seeds(seeds: Iterable[int]) -> list[int]:
     return out
 
 
+def _check_calls(calls: Iterable[tuple]) -> list[tuple[DictConfig, list[int], Callable]]:
+    """``run_many``'s calls as (cfg, seeds, reduce) with checked seeds and reduce, or
+    ``ConfigError``."""
+    allowed = "one or more (cfg, seeds) or (cfg, seeds, reduce) tuples"
+    if isinstance(calls, str | bytes) or not isinstance(calls, Iterable):
+        raise ConfigError("calls", calls, allowed)
+    calls = list(calls)
+    if not calls or not all(isinstance(c, tuple) and len(c) in (2, 3) for c in calls):
+        raise ConfigError("calls", calls, allowed)
+    out = []
+    for cfg, seeds, *reduce in calls:
+        reduce = reduce[0] if reduce else summary
+        check_reduce(reduce)
+        out.append((cfg, check_seeds(seeds), reduce))
+    return out
+
+
 def check_reduce(reduce: Callable[[Result], Any]) -> None:
     allowed = ("a module-level function of a Result (it runs in the worker processes), or a "
                "functools.partial of one, e.g. crmsim.replicates.summary")
@@ -205,13 +233,16 @@ def _depends_on_seed(cfg: DictConfig, resolved: dict) -> bool:
 # ---------------------------------------------------------------------------------------------
 # The work, in a worker (or in the calling process)
 
-_decoded: dict[str, Any] = {}    # this worker's current job: {"token": ..., "job": ...}
+_decoded: dict[tuple, Any] = {}    # this worker's latest jobs, by token (run_many sends several)
+DECODED = 8
 
 
 def _run_chunk(token: tuple, data: bytes, seeds: list[int]) -> list:
-    if _decoded.get("token") != token:
-        _decoded.update(token=token, job=pickle.loads(data))
-    return [_replicate(_decoded["job"], s) for s in seeds]
+    if token not in _decoded:
+        while len(_decoded) >= DECODED:
+            del _decoded[next(iter(_decoded))]   # the oldest
+        _decoded[token] = pickle.loads(data)
+    return [_replicate(_decoded[token], s) for s in seeds]
 
 
 def _replicate(job: tuple, seed: int) -> Any:

@@ -240,3 +240,17 @@ def test_progress_counts_every_replicate_once(cfg, workers):
     assert sum(finished) == len(SEEDS) and all(k >= 1 for k in finished)
     with pytest.raises(ConfigError, match="progress"):
         Replicates(workers=1).run(cfg, [0], progress="bar")
+
+
+def test_several_configs_share_the_pool_and_come_back_per_call(runner, cfg):
+    other = crmsim.load_config([*SMALL, "policy=idic"])
+    got = runner.run_many([(cfg, SEEDS[:3]), (other, [4], worker), (other, [2, 6])])
+    assert got[0] == sequential(cfg, SEEDS[:3])
+    assert got[2] == sequential(other, [2, 6])
+    assert got[1][0][0] != os.getpid()      # a config of one seed runs on the pool too
+    with pytest.raises(ConfigError, match="calls"):
+        runner.run_many([])
+    with pytest.raises(ConfigError, match="calls"):
+        runner.run_many([(cfg,)])
+    with pytest.raises(ConfigError, match="seeds"):
+        runner.run_many([(cfg, [0]), (other, [-1])])

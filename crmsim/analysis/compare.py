@@ -61,14 +61,12 @@ def compare(
 
     seeds, kpis = _check_arguments(variants, seeds, baseline, kpis, n_jobs, measures)
     baseline = baseline if baseline is not None else next(iter(variants))
-    configs = {name: _variant_config(tuple(ov), measures is not None)
-               for name, ov in variants.items()}
-    rows = []
-    with (tqdm(total=len(configs) * len(seeds), desc="runs", unit="run", disable=not progress,
+    calls = [(_variant_config(tuple(ov), measures is not None), seeds,
+              functools.partial(_row, name, measures)) for name, ov in variants.items()]
+    with (tqdm(total=len(calls) * len(seeds), desc="runs", unit="run", disable=not progress,
                leave=False) as bar, Replicates(workers=n_jobs) as runner):
-        for name, cfg in configs.items():
-            rows += runner.run(cfg, seeds, functools.partial(_row, name, measures), bar.update)
-    runs = pd.DataFrame(rows)
+        rows = runner.run_many(calls, bar.update)
+    runs = pd.DataFrame([row for variant in rows for row in variant])
     extra = [k for k in runs.columns if k not in metrics.SUMMARY and k not in ("variant", "seed")]
     missing = [k for k in kpis or [] if k not in runs.columns]
     if missing:
