@@ -234,7 +234,7 @@ def _depends_on_seed(cfg: DictConfig, resolved: dict) -> bool:
 # The work, in a worker (or in the calling process)
 
 _decoded: dict[tuple, Any] = {}    # this worker's latest jobs, by token (run_many sends several)
-DECODED = 8
+DECODED = 8   # jobs a worker keeps decoded (a chunk of one dropped brings its bytes again)
 
 
 def _run_chunk(token: tuple, data: bytes, seeds: list[int]) -> list:
