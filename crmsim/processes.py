@@ -5,6 +5,7 @@
 - ``context``: on Linux a forkserver that has imported crmsim once, so a worker starts in
   milliseconds (``spawn`` elsewhere). Python has one forkserver per process and its preloaded
   modules are fixed when it starts, so every pool's modules are listed in ``PRELOAD``.
+- ``warm_up``: start the forkserver early, its imports beside the caller's own work.
 - ``start``: the pool. Each worker sets itself up once (``_init``): the environment it is
   given, Ctrl-C left to the process that owns the pool, the threads per model
   (``crmsim.parallel``: the cores shared among the workers, so models of >= ``MIN_PEOPLE``
@@ -53,6 +54,17 @@ def context() -> multiprocessing.context.BaseContext:
         ctx.set_forkserver_preload(list(PRELOAD))
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def warm_up() -> None:
+    """Start the forkserver now (Linux; nothing elsewhere), so its import of crmsim runs beside
+    what the caller does before its pool starts (a sweep's composing and checking; a user's
+    script before ``Replicates.run``), not after. Call it once the environment the workers'
+    helper processes inherit is set (``crmsim.sweep.launch`` sets ``PYTHONWARNINGS``)."""
+    if context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def threads_per_worker(n: int) -> str:

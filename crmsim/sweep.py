@@ -695,6 +695,8 @@ def launch(p: Plan, quiet: bool = False) -> int:
         # of workers stopped by Ctrl-C at exit; they are released, the list is noise.
         os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [
             saved_env["PYTHONWARNINGS"], "ignore:resource_tracker:UserWarning"]))
+    if p.launcher == "PoolLauncher":   # its imports go on while Hydra composes and checks
+        processes.warm_up()
     code = 0
     GlobalHydra.instance().clear()
     with Progress(p, quiet):
