@@ -58,9 +58,9 @@ def context() -> multiprocessing.context.BaseContext:
 
 def warm_up() -> None:
     """Start the forkserver now (Linux; nothing elsewhere), so its import of crmsim runs beside
-    what the caller does before its pool starts (a sweep's composing and checking; a user's
-    script before ``Replicates.run``), not after. Call it once the environment the workers'
-    helper processes inherit is set (``crmsim.sweep.launch`` sets ``PYTHONWARNINGS``)."""
+    what the caller does before its pool starts (a sweep's composing and checking), not after.
+    Call it once the environment the workers' helper processes inherit is set
+    (``crmsim.sweep.launch`` sets ``PYTHONWARNINGS`` first)."""
     if context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
