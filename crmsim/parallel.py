@@ -123,11 +123,8 @@ class Workers:
         calling thread runs the first and any that no worker has started by then."""
         if self._pool is None or len(jobs) < 2:
             return [job() for job in jobs]
-        futures = [self._pool.submit(job, NOW) for job in jobs[1:]]
-        results = [jobs[0]()]
-        for job, future in zip(jobs[1:], futures, strict=True):
-            results.append(job() if future.cancel() else future.result())
-        return results
+        others = [self.soon(job) for job in jobs[1:]]
+        return [jobs[0](), *(job.result() for job in others)]
 
     def blockwise(self, fn: Callable, per_element: tuple, *whole):
         """``fn(*per_element, *whole)`` for an element-wise ``fn``: the arrays in

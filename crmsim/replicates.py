@@ -13,7 +13,8 @@ config, so the same numbers to the last bit; ``tests/test_replicates.py`` checks
 ``simulate`` does per run and does not depend on the seed is done once per call, in the calling
 process: the config is checked (``ConfigError`` before any work starts), resolved and pickled
 once (the bytes go with each of the call's few chunks of seeds), and each worker decodes them
-once per call; a worker gives each seed a copy of the checked config with that seed
+once per config (``run_many``: several configs, their replicates sharing the pool); a worker
+gives each seed a copy of the checked config with that seed
 (``validation.reseeded``, every constraint checked again, no merge into the schema).
 ``reduce`` (a module-level function of a ``Result``) runs in the worker, so only what it
 returns comes back: by default the run's summary (``summary``).
@@ -21,8 +22,8 @@ returns comes back: by default the run's summary (``summary``).
 The pool is crmsim's (``crmsim.processes``, shared with the sweep launcher): a forkserver that
 has imported crmsim (~1.5 s, once per process), workers that leave Ctrl-C to this process, exit
 when it is gone, and share the cores (a model of >= ``crmsim.parallel.MIN_PEOPLE`` people gets
-``cores // workers`` threads: one on 2 cores with 2 workers). ``workers=1``, or a single seed,
-runs in this process without a pool.
+``cores // workers`` threads: one on 2 cores with 2 workers). ``workers=1``, or a single
+replicate in all, runs in this process without a pool.
 """
 
 from __future__ import annotations
