@@ -229,14 +229,53 @@ def write_parquet(table: Any, path: Path) -> None:
     """Write the DataFrame ``table`` as pandas' own Parquet file (with its schema, so it reads
     back with the same dtypes), dictionary-encoding only the text columns: the numeric columns
     (per-person floats, nearly all distinct) write ~3x faster and smaller without it."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    text = [f.name for f in arrow.schema
-            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-            or pa.types.is_dictionary(f.type)]
+    arrow = to_arrow(table)
+    text = [f.name for f in arrow.schema if _is_text(f.type)]
     pq.write_table(arrow, path, use_dictionary=text or False)
+
+
+_SCHEMAS: dict[tuple, Any] = {}   # (column, dtype) pairs -> the Arrow schema pandas gives them
+_SCHEMAS_KEPT = 64
+
+
+def to_arrow(table: Any) -> Any:
+    """``pyarrow.Table.from_pandas(table, preserve_index=False)``, ~5x faster for a table whose
+    columns are numbers, booleans or pandas strings (every table a run writes): their schema,
+    pandas' metadata included, follows from the names and dtypes alone, so it is made once per
+    kind of table and the columns are converted one by one. Any other table (text in object
+    columns, categories, dates, an index) takes pandas' own route."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(table.index, pd.RangeIndex) or not all(
+            _is_number(dtype) or isinstance(dtype, pd.StringDtype) for dtype in table.dtypes):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    key = tuple(zip(table.columns, table.dtypes, strict=True))
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        if len(_SCHEMAS) < _SCHEMAS_KEPT:
+            _SCHEMAS[key] = arrow.schema
+        return arrow
+    return pa.Table.from_arrays(
+        [pa.array(column.to_numpy() if _is_number(column.dtype) else column.array,
+                  type=field.type, from_pandas=True)
+         for (_, column), field in zip(table.items(), schema, strict=True)], schema=schema)
+
+
+def _is_number(dtype: Any) -> bool:
+    """A numpy number or boolean (not pandas' nullable ones, whose NA has no numpy value)."""
+    import numpy as np
+
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind)
 
 
 def replace_file(path: Path, text: str) -> None:

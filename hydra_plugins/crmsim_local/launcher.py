@@ -36,7 +36,7 @@ from hydra.core.utils import (
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
 
 from crmsim import processes
 from crmsim.compose import JobComposer, JobSpec
@@ -125,14 +125,16 @@ def _execute(spec: JobSpec) -> JobReturn:
 
 def _run(config: DictConfig) -> JobReturn:
     """Hydra's ``run_job`` for crmsim's settings (no ``.hydra/`` files, no change of directory,
-    no callbacks), without its two deep copies of the config (~30 ms each): the worker's config
-    is its own, so the task gets it with the ``hydra`` node taken off, and the job's Hydra
-    settings (``HydraConfig.get()``: output directory, overrides, job number) stay readable."""
+    no callbacks), without its copies of the config (two deep copies, ~30 ms each, and
+    ``HydraConfig.set_config``'s copy of the ``hydra`` node, ~3 ms): the worker's config is its
+    own, so the task gets it with the ``hydra`` node taken off, and that node itself, read-only,
+    is the job's Hydra settings (``HydraConfig.get()``: output directory, overrides, job
+    number), as ``set_config`` would hold a copy of it."""
     output_dir = os.path.abspath(os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
                                               str(OmegaConf.select(config, "hydra.sweep.subdir"))))
     with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
         config.hydra.runtime.output_dir = output_dir
-    HydraConfig.instance().set_config(config)
+    _hold_hydra_node(config)
     ret = JobReturn(overrides=list(config.hydra.overrides.task), working_dir=os.getcwd(),
                     task_name=JobRuntime.instance().get("name"))
     Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -148,6 +150,19 @@ def _run(config: DictConfig) -> JobReturn:
             ret.return_value = err
             ret.status = JobStatus.FAILED
     return ret
+
+
+def _hold_hydra_node(config: DictConfig) -> None:
+    """``HydraConfig.instance().set_config(config)`` for a config about to lose its ``hydra``
+    node: the node is moved, not copied, into the holder ``set_config`` would make (the same
+    flags, type and parent)."""
+    node = config._get_node("hydra")
+    OmegaConf.set_readonly(node, True)
+    holder = OmegaConf.create({})
+    with flag_override(holder, "no_deepcopy_set_nodes", True):
+        holder.hydra = node
+    holder.hydra._set_parent(config)
+    HydraConfig.instance().cfg = holder
 
 
 _pools: list[ProcessPoolExecutor] = []
