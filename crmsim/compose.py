@@ -14,7 +14,7 @@ import functools
 import importlib.resources
 import pickle
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -237,9 +237,20 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
                           "load_config([\"policy=idic\", \"seed=3\"])")
     overrides = list(overrides)
     _check_one_config(overrides)
-    try:
+
+    def composed() -> DictConfig:
         with _hydra_context():
-            cfg = compose(config_name="config", overrides=overrides)
+            return compose(config_name="config", overrides=overrides)
+
+    return checked_composition(overrides, composed)
+
+
+def checked_composition(overrides: list[str], composed: Callable[[], DictConfig]) -> DictConfig:
+    """The config ``composed()`` makes from ``overrides``, checked as ``load_config`` checks it:
+    a failure to compose, a bad value or a missing input raises ``ConfigError`` naming the
+    override to blame."""
+    try:
+        cfg = composed()
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         raise _blame_deletion(_composition_error(err, overrides), overrides) from None
     try:
@@ -311,14 +322,21 @@ class JobComposer:
     (a ``JobSpec``, which a worker turns into the config) and checks that it can be done; calling
     the composer does it. ``tests/test_sweep_launcher.py`` checks the result equals Hydra's for
     every job of a sweep. ``loader`` and ``master`` are the sweeper's config loader and the
-    sweep's config.
+    sweep's config; a sweep being planned has no config yet: ``master=None`` and the Hydra
+    overrides it will have (its compositions are kept for the launcher, ``sweep_composition``).
     """
 
-    def __init__(self, loader, master: DictConfig) -> None:
+    def __init__(self, loader, master: DictConfig | None, hydra_overrides: Sequence[str] = (),
+                 config_name: str = "config") -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         self.loader = loader
         self.master = master
+        # What load_sweep_config takes from the sweep's config; without one (a sweep being
+        # planned), the Hydra overrides it will have.
+        self.hydra_overrides = (list(hydra_overrides) if master is None
+                                else OmegaConf.to_container(master.hydra.overrides.hydra))
+        self.config_name = config_name if master is None else master.hydra.job.config_name
         self.parser = OverridesParser.create(config_loader=loader)
         self._bases: dict[tuple[str, ...], bytes] = {}   # group choices -> pickled composition
         self._scratch: dict[tuple[str, ...], DictConfig] = {}   # a copy of each, for checks
@@ -343,7 +361,8 @@ class JobComposer:
         values = [o for o in parsed if not self._composes(o)]
         key = tuple(o.input_line for o in parsed if self._composes(o))
         if key not in self._bases:
-            self._bases[key] = pickle.dumps(self.loader.load_sweep_config(self.master, list(key)))
+            self._bases[key] = sweep_composition(self.loader, self.config_name,
+                                                 self.hydra_overrides, key)
             self._scratch[key] = pickle.loads(self._bases[key])
         dirname = self._scratch[key].hydra.job.config.override_dirname
         task = [o for o in parsed if not o.is_hydra_override()]
@@ -352,7 +371,7 @@ class JobComposer:
                        override_dirname=get_overrides_dirname(
                            overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
                            exclude_keys=dirname.exclude_keys),
-                       cache=OmegaConf.get_cache(self.master))
+                       cache={} if self.master is None else OmegaConf.get_cache(self.master))
         if all(not (o.is_add() or o.is_force_add()) for o in values):
             with read_write(self._scratch[key]):
                 ConfigLoaderImpl._apply_overrides_to_config(values, self._scratch[key])
@@ -362,3 +381,35 @@ class JobComposer:
 
     def __call__(self, overrides: Sequence[str]) -> DictConfig:
         return self.spec(overrides).config()
+
+    def task_config(self, overrides: Sequence[str]) -> DictConfig:
+        """The job's config as its task gets it: without the ``hydra`` node."""
+        from omegaconf import open_dict, read_write
+
+        cfg = self(overrides)
+        with read_write(cfg), open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+
+
+# Compositions a sweep's process made, by config name, the sweep's Hydra overrides and a job's
+# group choices: the plan's checks and the launcher compose each once (crmsim.sweep clears it).
+_composed: dict[tuple, bytes] = {}
+
+
+def sweep_composition(loader, config_name: str, hydra_overrides: Sequence[str],
+                      key: Sequence[str]) -> bytes:
+    """Hydra's ``load_sweep_config`` for a job whose group choices are ``key``, pickled (the
+    sweep config's resolver cache is each ``JobSpec``'s to set), composed once per process."""
+    from hydra.types import RunMode
+
+    index = (config_name, tuple(hydra_overrides), tuple(key))
+    if index not in _composed:
+        _composed[index] = pickle.dumps(loader.load_configuration(
+            config_name=config_name, overrides=[*hydra_overrides, *key], run_mode=RunMode.RUN))
+    return _composed[index]
+
+
+def forget_compositions() -> None:
+    """Drop the compositions ``sweep_composition`` kept (the config files may change)."""
+    _composed.clear()

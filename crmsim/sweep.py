@@ -15,6 +15,7 @@ summary says ``ok`` for the same config (``crmsim.result.config_hash``) and reru
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import json
 import math
@@ -34,10 +35,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import api, checks, layout, metrics, processes, tune, uncertainty, validation
+from . import api, checks, compose, layout, metrics, processes, tune, uncertainty, validation
 from . import config as config_mod
 from . import overrides as ov
-from .compose import register_plugins
+from .compose import JobComposer, register_plugins
 from .errors import ConfigError
 from .layout import MANIFEST, read_summary
 from .overrides import params_of
@@ -309,14 +310,16 @@ def _is_group(key: str) -> bool:
     return key.startswith("hydra") or (api.config_dir() / key).is_dir()
 
 
-def _check_jobs(jobs: list[list[str]], replicates: list[str],
-                existing: list[bool]) -> tuple[list[str | None], int]:
+def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[bool],
+                hydra_overrides: list[str]) -> tuple[list[str | None], int]:
     """Compose and check every job's config; return the config hash of each job in ``existing``
     (a finished run is in its directory: resume compares hashes), None for the others, and the
     memory the largest job needs (``crmsim.checks.memory_needed``).
 
     Composing is the slow part, so jobs that pick the same config-group options share one
     composition and their plain values are set on a copy, as Hydra sets them after composing.
+    The composition is the one the launcher's ``JobComposer`` makes with the sweep's Hydra
+    overrides (``hydra_overrides``, as Hydra will hold them), kept for it in this process.
     Every combination of values is checked once; a replicate value (the seed) once for the
     whole sweep, as its allowed range does not depend on the rest (each job checks its whole
     config again before it runs). A job that differs from one checked before only by a whole
@@ -334,9 +337,18 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str],
     hashes: list[str | None] = [None] * len(jobs)
     peak = 0
     seen_replicates: set[tuple[str, ...]] = set()
+    bases = {}
+    with api._hydra_context():
+        from hydra.core.global_hydra import GlobalHydra
+
+        composer = JobComposer(GlobalHydra.instance().config_loader(), None, hydra_overrides)
+        for composed, members in groups.items():
+            # With the first job's values: a group option may need one (network=edgelist, a path).
+            lines = [*composed, *(o.input_line for o in members[0][1])]
+            bases[composed] = compose.checked_composition(
+                lines, functools.partial(composer.task_config, lines))
     for composed, members in groups.items():
-        # With the first job's values: a group option may need one (network=edgelist, a path).
-        base = api.load_config([*composed, *(o.input_line for o in members[0][1])])
+        base = bases[composed]
         seen: dict[tuple[str, ...], config_mod.CRMConfig] = {}   # rest -> a typed config of it
         seed_free = not _refers_to(base, "seed")
         for i, values in members:
@@ -457,6 +469,7 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
     launcher overrides may be given, see ``_resume_overrides``) and exactly its own jobs.
     """
     config_mod.register_schema()
+    compose.forget_compositions()
     overrides = ov.resolve_paths(list(overrides))
     manifest = None
     if resume is not None:
@@ -531,9 +544,20 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
                                   f"It holds another sweep ({MANIFEST}); finish that one with "
                                   f"crmsim run -m --resume {user_dir}, or sweep into a new "
                                   "directory.")
+        if by_values:
+            keys = ",".join(f"'{k}'" for k in constant)
+            hydra_overrides += ["hydra.sweep.subdir=${hydra.job.override_dirname}",
+                                f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
+        else:
+            hydra_overrides.append("hydra.sweep.subdir=${hydra.job.num}")
         olds = [read_summary(sweep_dir / name) for name in names]
         finished = [bool(o and o.get("status") == "ok") for o in olds]
-        hashes, peak = _check_jobs(job_lines, replicates, finished)
+        # The Hydra overrides Hydra will hold: the command line's, crmsim's (see launch), and
+        # the mode --multirun adds when no config sets one (if they differ, the launcher
+        # composes each job's config itself).
+        hashes, peak = _check_jobs(job_lines, replicates, finished,
+                                   [o for o in overrides if ov.is_hydra(o)] + hydra_overrides
+                                   + ["hydra.mode=MULTIRUN"])
         _check_parallel_memory(primary, launcher, peak, sum(not d for d in hashes))
         jobs = []
         for lines, name, old, digest in zip(job_lines, names, olds, hashes, strict=True):
@@ -545,12 +569,6 @@ def plan(overrides: Sequence[str], root: Path, resume: Path | None = None) -> Pl
                                   f"the sweep's own overrides (crmsim run -m --resume DIR) or "
                                   f"start a new sweep")
             jobs.append(Job(overrides=list(lines), dir=name, skip=digest is not None))
-        if by_values:
-            keys = ",".join(f"'{k}'" for k in constant)
-            hydra_overrides += ["hydra.sweep.subdir=${hydra.job.override_dirname}",
-                                f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
-        else:
-            hydra_overrides.append("hydra.sweep.subdir=${hydra.job.num}")
         expected: int | None = len(jobs)
     else:
         # An optimiser picks each job's values as it goes: check the fixed part now, each trial
@@ -711,6 +729,7 @@ def launch(p: Plan, quiet: bool = False) -> int:
             from hydra_plugins.crmsim_local import launcher as pool
 
             pool.shutdown()
+            compose.forget_compositions()
             for key, value in saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -16,7 +16,7 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from crmsim import api, validation
+from crmsim import api, compose, validation
 from crmsim import config as config_mod
 from crmsim.cli import main
 from crmsim.compose import JobComposer
@@ -34,6 +34,7 @@ JOBS = [
 
 def test_each_job_is_composed_exactly_as_hydra_composes_it():
     config_mod.register_schema()
+    compose.forget_compositions()
     with api._hydra_context():
         loader = GlobalHydra.instance().config_loader()
         master = loader.load_configuration(
@@ -108,10 +109,23 @@ def test_a_config_differing_only_by_seed_is_checked_again_and_typed_the_same():
         validation.validate(cfg)
 
 
-def test_every_job_of_a_parallel_sweep_records_its_simulation_time(tmp_path):
+def test_every_job_of_a_parallel_sweep_records_its_simulation_time(tmp_path, monkeypatch):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    composed = []
+    load = ConfigLoaderImpl.load_configuration
+
+    def counted(self, config_name, overrides, *args, **kwargs):
+        composed.append(list(overrides))
+        return load(self, config_name, overrides, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
     code = main(["run", "-m", "-q", "--no-report", "market.n_people=300", "sim.steps=4",
                  "policy=transactional,qci", "seed=0,1", "hydra.launcher.n_jobs=2"])
     assert code == 0
+    # Each policy's config was composed once: the plan's check and the launcher share it.
+    for option in ("policy=transactional", "policy=qci"):
+        assert sum(option in lines for lines in composed) == 1, option
     (sweep,) = (tmp_path / "results" / "runs").iterdir()
     docs = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
     assert len(docs) == 4 and {d["status"] for d in docs} == {"ok"}
