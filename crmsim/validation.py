@@ -74,6 +74,15 @@ def _check_relations(c: CRMConfig) -> None:
 # a sweep differ only by seed, and merging a config into the schema costs ~0.1 s.
 _checked: collections.OrderedDict[str, CRMConfig] = collections.OrderedDict()
 _CHECKED_SIZE = 32
+# The last configs checked, resolved, with their typed configs: a config that differs from one
+# of them only in values (a calibration's candidate, an uncertainty draw, a swept number) is
+# typed from a copy of it (``_near``).
+_recent: collections.deque[tuple[dict, CRMConfig]] = collections.deque(maxlen=8)
+# The schema's leaf types whose values a resolved config gives exactly as the typed config holds
+# them (OmegaConf converts nothing); any other leaf that differs takes the full merge.
+_EXACT = {"float": (float,), "int": (int,), "bool": (bool,), "str": (str,),
+          "str | None": (str, type(None)), "int | None": (int, type(None)),
+          "float | None": (float, type(None))}
 
 
 def _seedless_key(cfg: DictConfig | dict, resolved: dict | None = None) -> tuple[str, int] | None:
@@ -97,19 +106,102 @@ def validate(cfg: DictConfig | dict, resolved: dict | None = None) -> CRMConfig:
 
     Returns the typed config; raises ``ConfigError`` (key, value, what is allowed) on the first
     problem, before anything runs. A config that differs from one checked before only by its
-    seed is not merged into the schema again: a copy of that typed config gets the seed, and
-    every constraint is checked again. ``resolved``: ``cfg``'s resolved container, when the
-    caller has made it (``OmegaConf.to_container(cfg, resolve=True)``), so it is not made twice.
+    seed, or from one of the last few only in values (``_near``), is not merged into the schema
+    again (~50 ms): a copy of that typed config gets the values, and every constraint is checked
+    again. ``resolved``: ``cfg``'s resolved container, when the caller has made it
+    (``OmegaConf.to_container(cfg, resolve=True)``), so it is not made twice.
     """
+    if resolved is None and isinstance(cfg, DictConfig):
+        try:
+            resolved = OmegaConf.to_container(cfg, resolve=True)
+        except (OmegaConfBaseException, TypeError, ValueError):
+            pass    # the full check names what does not resolve
     cached = _seedless_key(cfg, resolved)
     if cached is not None and cached[0] in _checked:
         return reseeded(_checked[cached[0]], cached[1])
-    typed = _validate(cfg)
+    typed = _near(resolved) if resolved is not None else None
+    if typed is None:
+        typed = _validate(cfg)
     if cached is not None:
         _checked[cached[0]] = copy.deepcopy(typed)
         while len(_checked) > _CHECKED_SIZE:
             _checked.popitem(last=False)
+    if resolved is not None:
+        _recent.append((copy.deepcopy(resolved), copy.deepcopy(typed)))
     return typed
+
+
+def _near(resolved: dict) -> CRMConfig | None:
+    """The typed config of ``resolved`` made from a recently checked config that differs from it
+    only in leaf values the typed config holds as given (``_EXACT``, or anything under a field
+    of type ``dict[str, Any]``, such as a tactic's parameters), every constraint checked again;
+    None when no recent config is that close (the caller merges it into the schema)."""
+    for old, typed in reversed(list(_recent)):    # a snapshot: another thread may check too
+        changes: list[tuple[tuple, Any]] = []
+        if not _leaf_changes(old, resolved, (), changes):
+            continue
+        out = copy.deepcopy(typed)
+        if all(_set_leaf(out, path, value) for path, value in changes):
+            _check_fields(out, "")
+            _check_relations(out)
+            check_policy_config(out.policy)
+            threads_wanted()
+            return out
+    return None
+
+
+def _leaf_changes(old: Any, new: Any, path: tuple, out: list) -> bool:
+    """Collect the (path, new value) of every leaf where ``new`` differs from ``old`` (two
+    resolved configs); False when they differ in shape (keys, list lengths, a section for a
+    value)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if old.keys() != new.keys():
+            return False
+        return all(_leaf_changes(old[k], new[k], (*path, k), out) for k in old)
+    if isinstance(old, list) or isinstance(new, list):
+        return old == new and type(old) is type(new)
+    if isinstance(new, dict) or isinstance(old, dict):
+        return False
+    if type(old) is not type(new) or old != new:
+        if new == "???":     # a missing value: the full check says which key needs one
+            return False
+        out.append((path, new))
+    return True
+
+
+def _set_leaf(typed: Any, path: tuple, value: Any) -> bool:
+    """Set ``value`` at ``path`` in the typed config when the schema holds it as given there;
+    False (nothing set) when only the full merge can tell what it becomes."""
+    node = typed
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if dataclasses.is_dataclass(node):
+            field = next((f for f in dataclasses.fields(node) if f.name == part), None)
+            if field is None:
+                return False
+            if last:
+                if type(value) not in _EXACT.get(str(field.type), ()):
+                    return False
+                setattr(node, part, value)
+                return True
+            if str(field.type) == "dict[str, Any]":
+                return _set_in_any(getattr(node, part), path[i + 1:], value)
+            node = getattr(node, part)
+        else:
+            return False
+    return False
+
+
+def _set_in_any(node: Any, path: tuple, value: Any) -> bool:
+    """Under a ``dict[str, Any]`` field the typed config holds the resolved values themselves."""
+    for part in path[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    if not isinstance(node, dict) or path[-1] not in node:
+        return False
+    node[path[-1]] = copy.deepcopy(value)
+    return True
 
 
 def reseeded(typed: CRMConfig, seed: int) -> CRMConfig:

@@ -109,6 +109,44 @@ def test_a_config_differing_only_by_seed_is_checked_again_and_typed_the_same():
         validation.validate(cfg)
 
 
+@pytest.mark.parametrize("changes", [
+    {"market.churn.alpha": 0.9, "firm.quality": 0.55},          # numbers of the schema
+    {"market.n_people": 600, "sim.record_events": True},         # a whole number, a flag
+    {"network.kind": "scale_free"},                              # a word
+    {"policy.tactics.ads.share": 0.35, "policy.tactics.email.enabled": False},   # a tactic's
+    {"study.uncertainty.draw": 3},                               # and the seed that follows it
+])
+def test_a_config_differing_only_in_values_is_typed_as_the_full_check_types_it(changes):
+    """A config that differs from one checked before only in values is typed from a copy of
+    that one (``validation._near``): the same typed config as merging it into the schema."""
+    cfg = api.load_config(["policy=value_chain", "market.n_people=500",
+                           "seed=${study.uncertainty.draw}"])
+    validation.validate(cfg)
+    for key, value in changes.items():
+        OmegaConf.update(cfg, key, value)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    near = validation._near(resolved)
+    assert near is not None and near == validation._validate(cfg)
+    assert validation.validate(cfg) == near
+
+
+def test_a_near_config_is_checked_in_full_or_not_typed_from_a_copy():
+    cfg = api.load_config(["policy=idic", "market.n_people=500"])
+    validation.validate(cfg)
+    # A value out of its range: the same error as the full check's.
+    cfg.market.churn.alpha = -1.0
+    with pytest.raises(ConfigError, match="market.churn.alpha"):
+        validation._near(OmegaConf.to_container(cfg, resolve=True))
+    cfg.market.churn.alpha = 1.0
+    # What only the merge can type (a number for a whole number, a missing value, a new key)
+    # is not typed from a copy.
+    for section, key, value in [("market", "n_people", 600.0), ("network", "kind", "???"),
+                                ("network", "extra", 1)]:
+        changed = OmegaConf.to_container(cfg, resolve=True)
+        changed[section][key] = value
+        assert validation._near(changed) is None, key
+
+
 def test_every_job_of_a_parallel_sweep_records_its_simulation_time(tmp_path, monkeypatch):
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
