@@ -142,9 +142,7 @@ def _near(resolved: dict) -> CRMConfig | None:
             continue
         out = copy.deepcopy(typed)
         if all(_set_leaf(out, path, value) for path, value in changes):
-            _check_fields(out, "")
-            _check_relations(out)
-            check_policy_config(out.policy)
+            _check_typed(out)
             threads_wanted()
             return out
     return None
@@ -152,8 +150,8 @@ def _near(resolved: dict) -> CRMConfig | None:
 
 def _leaf_changes(old: Any, new: Any, path: tuple, out: list) -> bool:
     """Collect the (path, new value) of every leaf where ``new`` differs from ``old`` (two
-    resolved configs); False when they differ in shape (keys, list lengths, a section for a
-    value)."""
+    resolved configs); False when they differ in shape (keys, a section for a value), in a list
+    or by a missing value: only the full check types those."""
     if isinstance(old, dict) and isinstance(new, dict):
         if old.keys() != new.keys():
             return False
@@ -210,10 +208,15 @@ def reseeded(typed: CRMConfig, seed: int) -> CRMConfig:
     checked on the copy; the caller makes sure no other value depends on the seed."""
     out = copy.deepcopy(typed)
     out.seed = seed
-    _check_fields(out, "")
-    _check_relations(out)
-    check_policy_config(out.policy)
+    _check_typed(out)
     return out
+
+
+def _check_typed(typed: CRMConfig) -> None:
+    """Every declared constraint of a typed config: its fields, their relations, the policy's."""
+    _check_fields(typed, "")
+    _check_relations(typed)
+    check_policy_config(typed.policy)
 
 
 def _validate(cfg: DictConfig | dict) -> CRMConfig:
@@ -228,9 +231,7 @@ def _validate(cfg: DictConfig | dict) -> CRMConfig:
         typed: CRMConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as err:
         raise error_from_omegaconf(err) from None
-    _check_fields(typed, "")
-    _check_relations(typed)
-    check_policy_config(typed.policy)
+    _check_typed(typed)
     threads_wanted()   # the environment's CRMSIM_THREADS (crmsim/parallel.py), before anything runs
     return typed
 
