@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 
@@ -287,20 +288,41 @@ def apply_draw(cfg: DictConfig) -> dict[str, float]:
     s = settings(cfg)
     if s is None:
         return {}
+    try:     # every key's value at once; a config that does not resolve, key by key
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException:
+        resolved = None
+    sections: dict[str, DictConfig] = {}
     applied = {}
     for key, value in draw_values(s["priors"], s["draws"], s["seed"], s["draw"]).items():
         if key in s["fixed"]:
             continue
-        current = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        current = (_lookup(resolved, key) if resolved is not None else
+                   OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False))
         if current is _ABSENT:
             if key.startswith("policy."):
                 continue
             raise ConfigError(f"{KEY}.priors", f"{s['priors'].path}: {key}",
                               "ranges of existing config keys", f"{key} is not a key of this config.")
         v = int(round(value)) if isinstance(current, int) and not isinstance(current, bool) else value
-        OmegaConf.update(cfg, key, v, merge=False)
+        # Set where it is, as OmegaConf.update(cfg, key, v, merge=False) sets it (~2x faster).
+        path, _, leaf = key.rpartition(".")
+        if path not in sections:
+            sections[path] = OmegaConf.select(cfg, path) if path else cfg
+        sections[path][leaf] = v
         applied[key] = v
     return applied
+
+
+def _lookup(plain: dict, key: str) -> Any:
+    """The value at the dotted ``key`` of a resolved config, or ``_ABSENT`` (no such key, or a
+    missing value: what ``OmegaConf.select`` gives them)."""
+    node: Any = plain
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return _ABSENT if node == "???" else node
 
 
 def held(priors: Priors, keys: list[str]) -> list[str]:

@@ -123,6 +123,28 @@ def test_draws_are_the_same_for_every_framework_of_a_replicate_and_differ_across
     assert _drawn(tiny, draws=0)[0] == {}
 
 
+def test_a_draw_sets_each_key_as_omegaconf_update_sets_it(tiny):
+    """``apply_draw`` sets the values where they are (looked up once, set in their section):
+    the config is the one ``OmegaConf.update(cfg, key, value, merge=False)`` makes key by key,
+    whole numbers rounded, interpolations replaced by the drawn value alike."""
+    for policy in ("qci", "idic"):
+        for draw in (0, 4):
+            cfg = tiny[policy].copy()
+            OmegaConf.update(cfg, "study.uncertainty.draws", 5)
+            OmegaConf.update(cfg, "study.uncertainty.draw", draw)
+            expected = cfg.copy()
+            applied = uncertainty.apply_draw(cfg)
+            for key, value in applied.items():
+                OmegaConf.update(expected, key, value, merge=False)
+            assert applied and OmegaConf.to_yaml(cfg) == OmegaConf.to_yaml(expected)
+            # Rounded exactly where the config held a whole number before the draw.
+            before = tiny[policy]
+            for key, value in applied.items():
+                held = OmegaConf.select(before, key)
+                assert (type(value) is int) == (isinstance(held, int) and not isinstance(held, bool)), key
+            assert any(type(v) is int for v in applied.values())
+
+
 def test_a_draw_outside_the_replicates_or_bad_priors_is_named(tmp_path, tiny):
     with pytest.raises(ConfigError, match="study.uncertainty.draw"):
         _drawn(tiny, draw=5)
