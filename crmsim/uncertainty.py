@@ -288,17 +288,14 @@ def apply_draw(cfg: DictConfig) -> dict[str, float]:
     s = settings(cfg)
     if s is None:
         return {}
-    try:     # every key's value at once; a config that does not resolve, key by key
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException:
-        resolved = None
+    values = draw_values(s["priors"], s["draws"], s["seed"], s["draw"])
+    before = _current(cfg, values)
     sections: dict[str, DictConfig] = {}
     applied = {}
-    for key, value in draw_values(s["priors"], s["draws"], s["seed"], s["draw"]).items():
+    for key, value in values.items():
         if key in s["fixed"]:
             continue
-        current = (_lookup(resolved, key) if resolved is not None else
-                   OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False))
+        current = before[key]
         if current is _ABSENT:
             if key.startswith("policy."):
                 continue
@@ -312,6 +309,17 @@ def apply_draw(cfg: DictConfig) -> dict[str, float]:
         sections[path][leaf] = v
         applied[key] = v
     return applied
+
+
+def _current(cfg: DictConfig, keys) -> dict[str, Any]:
+    """Each key's value in ``cfg``, resolved (``_ABSENT`` for no such key or a missing value, as
+    ``OmegaConf.select`` gives them): from one resolved container, or key by key for a config
+    that does not resolve."""
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException:
+        return {k: OmegaConf.select(cfg, k, default=_ABSENT, throw_on_missing=False) for k in keys}
+    return {k: _lookup(resolved, k) for k in keys}
 
 
 def _lookup(plain: dict, key: str) -> Any:
@@ -335,9 +343,4 @@ def drawn(cfg: DictConfig) -> dict[str, float]:
     s = settings(cfg)
     if s is None:
         return {}
-    out = {}
-    for key in s["priors"].ranges:
-        v = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
-        if v is not _ABSENT:
-            out[key] = v
-    return out
+    return {k: v for k, v in _current(cfg, s["priors"].ranges).items() if v is not _ABSENT}
