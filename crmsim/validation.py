@@ -118,14 +118,15 @@ def validate(cfg: DictConfig | dict, resolved: dict | None = None) -> CRMConfig:
             pass    # the full check names what does not resolve
     cached = _seedless_key(cfg, resolved)
     if cached is not None and cached[0] in _checked:
-        return reseeded(_checked[cached[0]], cached[1])
-    typed = _near(resolved) if resolved is not None else None
-    if typed is None:
-        typed = _validate(cfg)
-    if cached is not None:
-        _checked[cached[0]] = copy.deepcopy(typed)
-        while len(_checked) > _CHECKED_SIZE:
-            _checked.popitem(last=False)
+        typed = reseeded(_checked[cached[0]], cached[1])
+    else:
+        typed = _near(resolved) if resolved is not None else None
+        if typed is None:
+            typed = _validate(cfg)
+        if cached is not None:
+            _checked[cached[0]] = copy.deepcopy(typed)
+            while len(_checked) > _CHECKED_SIZE:
+                _checked.popitem(last=False)
     if resolved is not None:
         _recent.append((copy.deepcopy(resolved), copy.deepcopy(typed)))
     return typed
