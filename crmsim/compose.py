@@ -331,12 +331,12 @@ class JobComposer:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         self.loader = loader
-        self.master = master
-        # What load_sweep_config takes from the sweep's config; without one (a sweep being
-        # planned), the Hydra overrides it will have.
+        # What load_sweep_config takes from the sweep's config, and its resolver cache (each
+        # job's to set); without one (a sweep being planned), the Hydra overrides it will have.
         self.hydra_overrides = (list(hydra_overrides) if master is None
                                 else OmegaConf.to_container(master.hydra.overrides.hydra))
         self.config_name = config_name if master is None else master.hydra.job.config_name
+        self.cache = {} if master is None else OmegaConf.get_cache(master)
         self.parser = OverridesParser.create(config_loader=loader)
         self._bases: dict[tuple[str, ...], bytes] = {}   # group choices -> pickled composition
         self._scratch: dict[tuple[str, ...], DictConfig] = {}   # a copy of each, for checks
@@ -371,7 +371,7 @@ class JobComposer:
                        override_dirname=get_overrides_dirname(
                            overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
                            exclude_keys=dirname.exclude_keys),
-                       cache={} if self.master is None else OmegaConf.get_cache(self.master))
+                       cache=self.cache)
         if all(not (o.is_add() or o.is_force_add()) for o in values):
             with read_write(self._scratch[key]):
                 ConfigLoaderImpl._apply_overrides_to_config(values, self._scratch[key])

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
-from .config import MAX_PEOPLE, CRMConfig, seedless
+from .config import MAX_PEOPLE, CRMConfig
 from .errors import ConfigError
 from .parallel import threads_wanted
 from .policies import check_policy_config
@@ -70,14 +70,11 @@ def _check_relations(c: CRMConfig) -> None:
                           "the path of an edge-list file when network.kind=edgelist")
 
 
-# Typed configs already checked, by their resolved content without the seed: the replicates of
-# a sweep differ only by seed, and merging a config into the schema costs ~0.1 s.
-_checked: collections.OrderedDict[str, CRMConfig] = collections.OrderedDict()
-_CHECKED_SIZE = 32
 # The last configs checked, resolved, with their typed configs: a config that differs from one
-# of them only in values (a calibration's candidate, an uncertainty draw, a swept number) is
-# typed from a copy of it (``_near``).
-_recent: collections.deque[tuple[dict, CRMConfig]] = collections.deque(maxlen=8)
+# of them only in values (a replicate's seed, a calibration's candidate, an uncertainty draw, a
+# swept number) is typed from a copy of it (``_near``); merging a config into the schema costs
+# ~50 ms.
+_recent: collections.deque[tuple[dict, CRMConfig]] = collections.deque(maxlen=32)
 # The schema's leaf types whose values a resolved config gives exactly as the typed config holds
 # them (OmegaConf converts nothing); any other leaf that differs takes the full merge.
 _EXACT = {"float": (float,), "int": (int,), "bool": (bool,), "str": (str,),
@@ -85,48 +82,25 @@ _EXACT = {"float": (float,), "int": (int,), "bool": (bool,), "str": (str,),
           "float | None": (float, type(None))}
 
 
-def _seedless_key(cfg: DictConfig | dict, resolved: dict | None = None) -> tuple[str, int] | None:
-    """The cache key of a config (its resolved content without the seed) and its seed, or
-    None when it cannot be cached (it does not resolve, or the seed is not a whole number).
-    ``resolved``: the config's resolved container, when the caller has it."""
-    try:
-        if resolved is not None:
-            plain = resolved
-        elif isinstance(cfg, DictConfig):
-            plain = OmegaConf.to_container(cfg, resolve=True)
-        else:
-            plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
-        return seedless(plain)
-    except (OmegaConfBaseException, TypeError, ValueError):
-        return None
-
-
 def validate(cfg: DictConfig | dict, resolved: dict | None = None) -> CRMConfig:
     """Check a composed config against the schema and every declared constraint.
 
     Returns the typed config; raises ``ConfigError`` (key, value, what is allowed) on the first
-    problem, before anything runs. A config that differs from one checked before only by its
-    seed, or from one of the last few only in values (``_near``), is not merged into the schema
-    again (~50 ms): a copy of that typed config gets the values, and every constraint is checked
-    again. ``resolved``: ``cfg``'s resolved container, when the caller has made it
+    problem, before anything runs. A config that differs from one of the last checked only in
+    values (its seed, say: ``_near``) is not merged into the schema again (~50 ms): a copy of
+    that typed config gets the values, and every constraint is checked again. ``resolved``:
+    ``cfg``'s resolved container, when the caller has made it
     (``OmegaConf.to_container(cfg, resolve=True)``), so it is not made twice.
     """
-    if resolved is None and isinstance(cfg, DictConfig):
+    if resolved is None:
         try:
-            resolved = OmegaConf.to_container(cfg, resolve=True)
+            resolved = OmegaConf.to_container(
+                cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg), resolve=True)
         except (OmegaConfBaseException, TypeError, ValueError):
             pass    # the full check names what does not resolve
-    cached = _seedless_key(cfg, resolved)
-    if cached is not None and cached[0] in _checked:
-        typed = reseeded(_checked[cached[0]], cached[1])
-    else:
-        typed = _near(resolved) if resolved is not None else None
-        if typed is None:
-            typed = _validate(cfg)
-        if cached is not None:
-            _checked[cached[0]] = copy.deepcopy(typed)
-            while len(_checked) > _CHECKED_SIZE:
-                _checked.popitem(last=False)
+    typed = _near(resolved) if resolved is not None else None
+    if typed is None:
+        typed = _validate(cfg)
     if resolved is not None:
         _recent.append((copy.deepcopy(resolved), copy.deepcopy(typed)))
     return typed
