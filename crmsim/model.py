@@ -254,6 +254,11 @@ class CRMModel(mesa.Model):
         row = self._new_row()
         exposure = self._contagion_ahead()
         actions, terminated = self._policy_acts(row)
+        self._respond(actions, terminated, exposure, row)
+
+    def _respond(self, actions: Actions, terminated: np.ndarray, exposure: Soon | None,
+                 row: dict) -> None:
+        """The step after the policy acted: the people respond, and the firm books it."""
         stories = self._serve(actions, row)
         self._word_of_mouth(stories, row)
         leaving = self._churn(actions, exposure, row)

@@ -47,9 +47,11 @@ from . import checks, processes, validation
 from .config import CRMConfig, seedless
 from .errors import ConfigError
 from .result import Result
-from .running import checked, run_checked
+from .running import checked, run_checked, run_stacked
+from .stacked import stackable
 
 CHUNKS_PER_WORKER = 4   # seeds go out in this many chunks per worker: few messages, even shares
+STACK_PEOPLE = 1 << 16   # replicates step together up to this many people (crmsim.stacked)
 
 
 def summary(result: Result) -> dict:
@@ -103,9 +105,9 @@ class Replicates:
             results = []
             for job, seeds in jobs:
                 results.append([])
-                for s in seeds:
-                    results[-1].append(_replicate(job, s))
-                    done(1)
+                for group in _groups(job, seeds):
+                    results[-1].extend(_replicates(job, group))
+                    done(len(group))
             return results
         pool = self._start()
         futures: list[list[Future]] = []
@@ -243,10 +245,23 @@ def _run_chunk(token: tuple, data: bytes, seeds: list[int]) -> list:
         while len(_decoded) >= DECODED:
             del _decoded[next(iter(_decoded))]   # the oldest
         _decoded[token] = pickle.loads(data)
-    return [_replicate(_decoded[token], s) for s in seeds]
+    job = _decoded[token]
+    return [out for group in _groups(job, seeds) for out in _replicates(job, group)]
 
 
-def _replicate(job: tuple, seed: int) -> Any:
+def _groups(job: tuple, seeds: list[int]) -> list[list[int]]:
+    """The seeds in groups that step together (``crmsim.stacked``): as many as make up to
+    ``STACK_PEOPLE`` people, each seed alone when the config cannot be stacked."""
+    typed = job[0]
+    size = max(STACK_PEOPLE // typed.market.n_people, 1) if stackable(typed) else 1
+    return [seeds[lo:lo + size] for lo in range(0, len(seeds), size)]
+
+
+def _replicates(job: tuple, seeds: list[int]) -> list:
+    """``reduce`` of each seed's run: stepped together when there are several."""
     typed, resolved, reduce = job
-    return reduce(run_checked(validation.reseeded(typed, seed), {**copy.deepcopy(resolved),
-                                                                  "seed": seed}))
+    configs = [validation.reseeded(typed, s) for s in seeds]
+    containers = [{**copy.deepcopy(resolved), "seed": s} for s in seeds]
+    if len(seeds) == 1:
+        return [reduce(run_checked(configs[0], containers[0]))]
+    return [reduce(result) for result in run_stacked(configs, containers)]

@@ -15,6 +15,7 @@ from . import config as config_mod
 from .errors import ConfigError
 from .model import CRMModel
 from .result import Result
+from .stacked import StackedModel
 
 
 def checked(cfg: DictConfig) -> tuple[config_mod.CRMConfig, dict | None]:
@@ -44,6 +45,32 @@ def run_checked(typed: config_mod.CRMConfig, resolved: dict | None = None,
     for _ in tqdm(range(typed.sim.steps), desc="simulating", unit="step", disable=not progress,
                   leave=False):
         model.step()
+    return _result(model, typed, resolved, started)
+
+
+def run_stacked(configs: list[config_mod.CRMConfig], resolved: list[dict]) -> list[Result]:
+    """``run_checked`` of each config (replicates of one config: ``validation.reseeded`` of
+    one checked config, their ``resolved`` containers), stepped together as one array axis
+    (``crmsim.stacked``; ``stackable`` says which configs can be): the same Results. Each
+    run's simulation time is its share of the whole."""
+    started = time.perf_counter(), time.process_time()
+    model = StackedModel(configs)
+    for _ in range(configs[0].sim.steps):
+        model.step()
+    model.finish()
+    share = (time.perf_counter() - started[0]) / len(configs), \
+        (time.process_time() - started[1]) / len(configs)
+    results = []
+    for m, typed, res in zip(model.replicates, configs, resolved, strict=True):
+        results.append(_result(m, typed, res, (time.perf_counter() - share[0],
+                                                time.process_time() - share[1])))
+    return results
+
+
+def _result(model: CRMModel, typed: config_mod.CRMConfig, resolved: dict | None,
+            started: tuple[float, float]) -> Result:
+    """The run's Result from its model after the last step (``started``: when the simulation
+    started, wall and CPU clock)."""
     ts = model.timeseries()
     summary = metrics.summarize(ts, model.population, typed.sim.period_days)
     customers = pd.DataFrame(model.population.table()) if typed.sim.record_customers else None

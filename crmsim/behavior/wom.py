@@ -52,50 +52,57 @@ def expected_heard(
     """Expected messages each person hears from the tellers in ``told`` (a mask, or a count of
     stories per person: each story is told to ``tell_count`` people)."""
     n = net.n
-    if not net.complete and float(tell_count).is_integer():
-        tellers = np.flatnonzero(told)
-        return _expected_heard_from_tellers(net, tellers, tell_count, strong_rate, weak_rate,
-                                            None if told.dtype == bool else told[tellers])
-    told = told.astype(np.float64)
     if net.complete:
         # Well-mixed: every teller's messages land on random others.
+        told = told.astype(np.float64)
         total = tell_count * told.sum()
         return (total - tell_count * told) / max(n - 1, 1)
+    lam, _, beyond = heard_over_ties(net, told, tell_count, strong_rate, weak_rate)
+    # What tellers tell beyond their ties lands on anyone in the market.
+    lam += beyond.sum() / n
+    return lam
+
+
+def heard_over_ties(
+    net: Network,
+    told: np.ndarray,
+    tell_count: float,
+    strong_rate: float,
+    weak_rate: float,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """``expected_heard`` on a materialised network, in two parts: the messages each person is
+    expected to hear over their ties, and what each teller tells beyond them (to fewer
+    neighbours than ``tell_count``), with the tellers it belongs to (None: everyone).
+
+    With a whole ``tell_count`` (the usual case) the work runs on the tellers alone: they are a
+    few per cent of the people in a step, so the per-teller shares are computed for them and
+    ``neighbour_sum_at`` scatters from their rows. Every value is the one the general formula
+    gives: ``sent`` holds the same quotients, and ``beyond`` holds whole numbers, whose float64
+    sum is exact in any order.
+    """
+    if float(tell_count).is_integer():
+        tellers = np.flatnonzero(told)
+        deg = net.degree[tellers].astype(np.float64)
+        sent = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(tellers.size),
+                         where=deg > 0)
+        beyond = np.maximum(tell_count - deg, 0.0)
+        if told.dtype != bool:
+            stories = told[tellers]
+            sent *= stories
+            beyond *= stories
+        lam = net.neighbour_sum_at(tellers, sent, "strong")
+        lam *= strong_rate
+        if net.weak is not None:
+            lam += weak_rate * net.neighbour_sum_at(tellers, sent, "weak")
+        return lam, tellers, beyond
+    told = told.astype(np.float64)
     deg = net.degree.astype(np.float64)
-    per_neighbour = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(n), where=deg > 0)
+    per_neighbour = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(net.n), where=deg > 0)
     sent = told * per_neighbour
     lam = strong_rate * net.neighbour_sum(sent, "strong")
     if net.weak is not None:
         lam += weak_rate * net.neighbour_sum(sent, "weak")
-    beyond = (told * np.maximum(tell_count - deg, 0.0)).sum()
-    return lam + beyond / n
-
-
-def _expected_heard_from_tellers(
-    net: Network, tellers: np.ndarray, tell_count: float, strong_rate: float, weak_rate: float,
-    stories: np.ndarray | None = None,
-) -> np.ndarray:
-    """``expected_heard`` for the tellers (each with ``stories`` stories, 1 if None), working
-    on the tellers only.
-
-    Tellers are a few per cent of the people in a step, so the per-teller shares are computed
-    for them alone and ``neighbour_sum_at`` scatters from their rows. Every value is the one the
-    general formula gives: ``sent`` holds the same quotients, and ``beyond`` adds the same
-    integers (``tell_count`` is whole here), whose float64 sum is exact in any order.
-    """
-    n = net.n
-    deg = net.degree[tellers].astype(np.float64)
-    sent = np.divide(np.minimum(tell_count, deg), deg, out=np.zeros(tellers.size), where=deg > 0)
-    beyond_each = np.maximum(tell_count - deg, 0.0)
-    if stories is not None:
-        sent *= stories
-        beyond_each *= stories
-    lam = net.neighbour_sum_at(tellers, sent, "strong")
-    lam *= strong_rate
-    if net.weak is not None:
-        lam += weak_rate * net.neighbour_sum_at(tellers, sent, "weak")
-    lam += beyond_each.sum() / n
-    return lam
+    return lam, None, told * np.maximum(tell_count - deg, 0.0)
 
 
 def stochastic_round(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
