@@ -327,7 +327,7 @@ class CRMModel(mesa.Model):
         terminated = self.apply_actions(actions, row)
         # What was invested in capabilities this step counts from the next.
         self.firm.capabilities.develop(actions.invested, self.in_market, self.dt)
-        row["terminated"] = int(np.count_nonzero(terminated))
+        row["terminated"] = self._count(terminated)
         return actions, terminated
 
     def _serve(self, actions: Actions, row: dict) -> Stories:
@@ -339,10 +339,10 @@ class CRMModel(mesa.Model):
         n = pop.n
         # Every stream draws for all n people, every step: one uniform decides how many times
         # each person meets the firm, and the first encounter's draws are for everyone.
-        u = self.draws["service"].take()
+        u = self._take("service")
         active = pop.status == ACTIVE
-        tally = dict.fromkeys(("encounters", "rude_incidents", "complaints", "recovered",
-                               "cost_service", "destructive"), 0.0)
+        tally = {"encounters": 0, "rude_incidents": 0, "complaints": 0, "recovered": 0,
+                 "destructive": 0, "cost_service": 0.0}
         stories = Stories(np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int16), [])
         # A contact (triggered_contact) is one more encounter on top of the Poisson ones.
         lift = self._effect(actions, "encounter_lift")
@@ -354,15 +354,14 @@ class CRMModel(mesa.Model):
                         tally, stories, contact=contacted[idx])
         self._further_encounters(u, at_least, active, contacted, actions, tally, stories)
         self.firm.learn(stories.encounters > 0, stories.encounters)
-        if tally["encounters"]:
-            # Destructive customers wear the staff down: training erodes with their share of
-            # the encounters, so rude incidents rise for everyone.
-            harm = self.cfg.market.traits.destructive_staff_harm * self.dt
-            self.firm.training = max(
-                self.firm.training - harm * tally["destructive"] / tally["encounters"], 0.0)
-        for key in ("encounters", "rude_incidents", "complaints", "recovered"):
-            row[key] = int(tally[key])
-        row["cost_service"] = tally["cost_service"]
+        # Destructive customers wear the staff down: training erodes with their share of the
+        # encounters, so rude incidents rise for everyone.
+        harm = self.cfg.market.traits.destructive_staff_harm * self.dt
+        self._update_firm("training", lambda training, destructive, encounters: max(
+            training - harm * destructive / encounters, 0.0) if encounters else training,
+            tally["destructive"], tally["encounters"])
+        for key in ("encounters", "rude_incidents", "complaints", "recovered", "cost_service"):
+            row[key] = tally[key]
         row["cost_complaints"] = self.cfg.firm.service.complaint_cost * row["complaints"]
         return stories
 
@@ -385,7 +384,9 @@ class CRMModel(mesa.Model):
         c, pop, firm = self.cfg, self.population, self.firm
         svc, ex = c.firm.service, c.market.experience
         everyone = True   # every person in idx meets the firm
-        rude_p = experience.rude_probability(svc.rude_prob, firm.training, svc.training_effect)
+        rude_p = self._each(experience.rude_probability(svc.rude_prob, firm.training,
+                                                        svc.training_effect), idx)
+        fit = pop.fit_at(idx)
         noise_sd = svc.noise_sd * (1.0 - _share(_at(self._effect(actions, "noise_cut"), idx)))
         bonus = _at(self._effect(actions, "experience_bonus"), idx) \
             - _at(self._effect(actions, "serve_quality_cut"), idx)
@@ -393,8 +394,8 @@ class CRMModel(mesa.Model):
             # A contact's personal attention counts at its own encounter (the first this step).
             bonus = bonus + contact * _at(self._effect(actions, "contact_bonus"), idx)
         experienced, rude = experience.encounter(
-            everyone, firm.quality, pop.fit_at(idx), bonus, noise_sd, rude_p, svc.rude_shock,
-            ex.fit_weight, z, u_rude,
+            everyone, self._each(firm.quality, idx, like=fit), fit, bonus, noise_sd, rude_p,
+            svc.rude_shock, ex.fit_weight, z, u_rude,
         )
         sat, pop.expectation[idx], signal = experience.satisfaction_update(
             everyone, experienced, pop.satisfaction[idx], pop.expectation[idx],
@@ -425,21 +426,20 @@ class CRMModel(mesa.Model):
         stories.encounters[idx] += 1
         stories.complaints_at.append(idx[complained])
         # Serving satisfied customers costs less (seed 002), judged once complaints are handled.
-        tally["cost_service"] += float((svc.cost_per_encounter * cost_factor
-                                        * (1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0))).sum())
-        tally["destructive"] += int(np.count_nonzero(self.population.destructive[idx]))
-        tally["encounters"] += idx.size
-        tally["rude_incidents"] += int(np.count_nonzero(rude))
-        tally["complaints"] += int(np.count_nonzero(complained))
-        tally["recovered"] += int(np.count_nonzero(recovered))
+        tally["cost_service"] += self._total(svc.cost_per_encounter * cost_factor * (
+            1.0 - svc.satisfied_cost_cut * np.maximum(sat, 0.0)), idx)
+        tally["destructive"] += self._count_at(idx, self.population.destructive[idx])
+        tally["encounters"] += self._count_at(idx)
+        tally["rude_incidents"] += self._count_at(idx, rude)
+        tally["complaints"] += self._count_at(idx, complained)
+        tally["recovered"] += self._count_at(idx, recovered)
 
     def _word_of_mouth(self, stories: Stories, row: dict) -> None:
         """4. Salient experiences are told to others; what people hear moves their sentiment
         and the firm's reputation. The trapped and the terminated tell their story too (seed
         001: negative retention spreads a bad reputation)."""
-        pop, firm, w = self.population, self.firm, self.cfg.wom
-        n = pop.n
-        u_good, u_bad, u_viral, u_pos, u_neg, u_harm = self.draws["wom"].take()
+        pop, w = self.population, self.cfg.wom
+        u_good, u_bad, u_viral, u_pos, u_neg, u_harm = self._take("wom")
         pos = wom.told(stories.good, w.recommend_prob, u_good)
         neg = wom.told(stories.bad, w.complain_to_others_prob, u_bad) + pop.grievance
         # Destructive customers run the firm down whatever happened (seed 001: end these).
@@ -452,24 +452,31 @@ class CRMModel(mesa.Model):
             return heard_pos, heard_neg, wom.sentiment_update(
                 sentiment, heard_pos, heard_neg, w.message_weight, self.per_step.sentiment_fade)
 
-        n_viral = wom.viral(neg, w.viral_prob, u_viral)
+        n_viral = self._count_at(wom.viral(neg, w.viral_prob, u_viral))
         # Two independent products over the network, side by side when there are threads.
-        lam_pos, lam_neg = self.workers.run(
-            partial(wom.expected_heard, self.network, pos, w.tell_positive, w.strong_rate,
-                    w.weak_rate),
-            partial(wom.expected_heard, self.network, neg, w.tell_negative, w.strong_rate,
-                    w.weak_rate))
-        lam_neg += n_viral * w.viral_reach / n
+        lam_pos, lam_neg = self.workers.run(partial(self._expected_heard, pos, w.tell_positive),
+                                            partial(self._expected_heard, neg, w.tell_negative))
+        lam_neg += self._each(n_viral * w.viral_reach / self.people_per_market)
         # Element-wise: on blocks of people, shared among the threads.
         heard_pos, heard_neg, pop.sentiment = self.workers.blockwise(
             hear, (lam_pos, lam_neg, u_pos, u_neg, pop.sentiment))
         fade = self.per_step.reputation_fade
-        firm.reputation = float(np.clip(
-            fade * firm.reputation
-            + (1.0 - fade) * pop.sentiment[:self.in_market].mean(dtype=np.float64)
-            - w.viral_reputation_hit * n_viral, -1.0, 1.0))
-        row.update(wom_positive=int(heard_pos.sum()), wom_negative=int(heard_neg.sum()),
+        self._update_firm("reputation", lambda reputation, sentiment, viral: float(np.clip(
+            fade * reputation + (1.0 - fade) * sentiment - w.viral_reputation_hit * viral,
+            -1.0, 1.0)), self._market_mean(pop.sentiment), n_viral)
+        row.update(wom_positive=self._total(heard_pos), wom_negative=self._total(heard_neg),
                    viral_incidents=n_viral)
+
+    def _expected_heard(self, told: np.ndarray, tell_count: float) -> np.ndarray:
+        """Expected messages each person hears (``wom.expected_heard``): over their ties, and
+        from anyone in the market telling more people than they have ties."""
+        net, w = self.network, self.cfg.wom
+        if net.complete:
+            return wom.expected_heard(net, told, tell_count, w.strong_rate, w.weak_rate)
+        lam, tellers, beyond = wom.heard_over_ties(net, told, tell_count, w.strong_rate,
+                                                   w.weak_rate)
+        lam += self._each(self._total(beyond, tellers) / self.people_per_market)
+        return lam
 
     def _contagion_ahead(self) -> Soon | None:
         """The contagion exposure churn will feel (None without contagion or contracts): it
@@ -487,9 +494,9 @@ class CRMModel(mesa.Model):
         active = pop.status == ACTIVE
         if self.noncontractual:
             none = np.zeros(pop.n, dtype=bool)
-            row["at_risk"] = int(np.count_nonzero(active))
+            row["at_risk"] = self._count(active)
             return Leaving(none, none)
-        u_churn = self.draws["churn"].take()
+        u_churn = self._take("churn")
 
         def decide(mask, satisfaction, commitment, sentiment, switching_cost, price, discount,
                    deal_seeker, price_sensitivity, exposure, lever, base_churn, u):
@@ -522,8 +529,8 @@ class CRMModel(mesa.Model):
             pop.grievance |= trapped
             pop.sentiment = np.where(trapped, np.maximum(pop.sentiment - ch.trap_resentment, -1.0),
                                      pop.sentiment).astype(np.float32)
-        row.update(at_risk=int(np.count_nonzero(active)), churned=int(np.count_nonzero(left)),
-                   trapped=int(np.count_nonzero(trapped)), exit_fees=self._end_contracts(left))
+        row.update(at_risk=self._count(active), churned=self._count(left),
+                   trapped=self._count(trapped), exit_fees=self._end_contracts(left))
         return Leaving(left, trapped)
 
     def _lever_on_hazard(self, actions: Actions, active: np.ndarray) -> np.ndarray:
@@ -542,7 +549,7 @@ class CRMModel(mesa.Model):
         """Those who leave pay their exit fees and their contracts end; returns the fees."""
         pop = self.population
         left = np.flatnonzero(left)   # a few per cent: indices are ~10x cheaper than the mask
-        exit_fees = float(pop.exit_fee[left].sum())
+        exit_fees = self._total(pop.exit_fee[left], left)
         pop.exit_fee[left] = 0.0
         pop.switching_cost[left] = 0.0
         pop.contract_end[left] = -1.0
@@ -554,7 +561,7 @@ class CRMModel(mesa.Model):
         """6. Prospects adopt (Bass on the network, moved by sentiment and reputation) and
         lapsed customers may return. Only they are computed (the same formulas, element for
         element)."""
-        c, pop, firm, a = self.cfg, self.population, self.firm, self.cfg.adoption
+        c, pop, a = self.cfg, self.population, self.cfg.adoption
         ch = c.market.churn
         back = np.flatnonzero(pop.status == LAPSED)
 
@@ -568,16 +575,17 @@ class CRMModel(mesa.Model):
             # trapped or let down (seed 001: negative retention spreads a bad reputation).
             return self.network.neighbour_share((pop.status == ACTIVE) & (pop.satisfaction >= 0))
 
-        u_adopt = self.draws["adoption"].take()
+        u_adopt = self._take("adoption")
         share, back_p = self.workers.run(imitated, comes_back)   # independent of each other
         lift = self._effect(actions, "adoption_lift")
 
         def adopts(cand: np.ndarray) -> np.ndarray:
             p_adopt = adoption.bass_step_probability(
                 share[cand], a.innovation + _at(lift, cand), a.imitation, self.dt)
-            p_adopt = adoption.scale_probability(
-                p_adopt, np.exp(a.sentiment_effect * pop.sentiment[cand]
-                                + a.reputation_effect * firm.reputation))
+            sentiment = pop.sentiment[cand]
+            p_adopt = adoption.scale_probability(p_adopt, np.exp(
+                a.sentiment_effect * sentiment
+                + self._each(a.reputation_effect * self.firm.reputation, cand, like=sentiment)))
             return u_adopt[cand] < p_adopt
 
         cand = np.flatnonzero(pop.status == PROSPECT)
@@ -585,7 +593,7 @@ class CRMModel(mesa.Model):
         adopted[cand] = self.workers.blockwise(adopts, (cand,))   # element-wise, on blocks
         returned = np.zeros(pop.n, dtype=bool)
         returned[back] = u_adopt[back] < back_p
-        row.update(acquired=int(np.count_nonzero(adopted)), won_back=int(np.count_nonzero(returned)))
+        row.update(acquired=self._count(adopted), won_back=self._count(returned))
         return Joining(adopted, returned)
 
     def _transitions(self, leaving: Leaving, joining: Joining) -> None:
@@ -608,7 +616,7 @@ class CRMModel(mesa.Model):
         this step (none after ``sim.steps``: nobody was allocated for later)."""
         due = self.per_step.in_market
         now = int(due[min(self.steps, due.size - 1)])
-        self.population.status[self.in_market:now] = PROSPECT
+        self._markets(self.population.status)[..., self.in_market:now] = PROSPECT
         row["entered"] = now - self.in_market
         self.in_market = now
 
@@ -624,7 +632,7 @@ class CRMModel(mesa.Model):
         pop.commitment = self.workers.blockwise(
             partial(experience.commitment_update, rate=c.market.experience.commitment_rate,
                     dt=self.dt), (active, pop.commitment, pop.satisfaction))
-        u_pay = self.draws["spending"].take()
+        u_pay = self._take("spending")
         disc = metrics.discount_factor(self.steps, c.sim.discount_rate, self.dt)
         settle = partial(_settle, default_prob=c.market.traits.default_prob,
                          margin=c.firm.margin, discount_factor=disc)
@@ -636,14 +644,15 @@ class CRMModel(mesa.Model):
         else:
             amount, late, default = self._subscribe(active, leaving, joining, actions, u_pay,
                                                     books, settle)
-        sales = float(amount.sum())
+        sales = self._total(amount)
+        bad = np.flatnonzero(default)
         row.update(
-            late_payments=int(np.count_nonzero(late)),
-            defaults=int(np.count_nonzero(default)),
+            late_payments=self._count(late),
+            defaults=self._count(default),
             sales=sales,
             revenue=sales + row["exit_fees"],
             cost_goods=sales * (1.0 - c.firm.margin),
-            cost_bad_debt=float(amount[default].sum()),
+            cost_bad_debt=self._total(amount[bad], bad),
             cost_late_payments=self._late_payment_cost(late, amount),
             discount_factor=disc,
         )
@@ -688,7 +697,7 @@ class CRMModel(mesa.Model):
         col, late_at = c.firm.collection, np.flatnonzero(late)
         held = (amount[late_at] if self.noncontractual else pop.value[late_at]
                 * self._price_paid(late_at) * (col.days_late / units.DAYS_PER_YEAR))
-        return (late_at.size * col.cost_per_late_payment + float(held.sum())
+        return (self._count_at(late_at) * col.cost_per_late_payment + self._total(held, late_at)
                 * c.sim.discount_rate * col.days_late / units.DAYS_PER_YEAR)
 
     def _shop(self, active: np.ndarray, actions: Actions, joining: Joining,
@@ -799,8 +808,8 @@ class CRMModel(mesa.Model):
         # Element-wise, on blocks of customers; then one sum over all of them, so that the
         # summation order does not depend on the blocks.
         equity = self.workers.blockwise(self._equity_each, (idx,))
-        # np.sum: pairwise, the same on every Python (math.fsum is exact but ~50x slower here).
-        return float(np.sum(equity))
+        # A pairwise sum, the same on every Python (math.fsum is exact but ~50x slower here).
+        return self._total(equity, idx)
 
     def _equity_each(self, idx: np.ndarray) -> np.ndarray:
         """Each customer's equity for ``_customer_equity`` (the active customers ``idx``)."""
@@ -839,6 +848,55 @@ class CRMModel(mesa.Model):
         pop = self.population
         return _price_paid(pop.price[idx], pop.deal_seeker[idx],
                            self.cfg.market.traits.deal_seeker_discount)
+
+    # -- one number per market ---------------------------------------------------------------
+    # A step's counts and sums, and what is one number for the whole market (the firm's
+    # quality, training and reputation), go through these: ``crmsim.stacked`` steps several
+    # replicates of a market at once and gives them one number per replicate.
+    @property
+    def people_per_market(self) -> int:
+        """The people simulated in the market (its entrants included)."""
+        return self.population.n
+
+    def _take(self, stream: str):
+        """The step's draws of ``stream`` (``_start_draws``)."""
+        return self.draws[stream].take()
+
+    def _count(self, mask: np.ndarray) -> int:
+        """How many people ``mask`` holds."""
+        return int(np.count_nonzero(mask))
+
+    def _count_at(self, idx: np.ndarray, mask: np.ndarray | None = None) -> int:
+        """How many of the people ``idx`` there are (where ``mask``, one per person of idx)."""
+        return int(idx.size if mask is None else np.count_nonzero(mask))
+
+    def _total(self, values: np.ndarray, idx: np.ndarray | None = None) -> float | int:
+        """The sum of ``values`` (of everyone, or one per person of the sorted ``idx``): a
+        Python number."""
+        return values.sum().item()
+
+    def _each(self, value, idx: np.ndarray | None = None, like: np.ndarray | None = None):
+        """A market's ``value`` for each person (of ``idx``), as it meets the array ``like``:
+        in one market, the number itself."""
+        return value
+
+    def _update_firm(self, name: str, rule: Callable, *per_market) -> None:
+        """The firm's ``name`` becomes ``rule(its value, *per_market)``."""
+        setattr(self.firm, name, rule(getattr(self.firm, name), *per_market))
+
+    def _markets(self, x: np.ndarray) -> np.ndarray:
+        """``x`` by market, the people on the last axis."""
+        return x
+
+    def _market_mean(self, x: np.ndarray) -> float:
+        """The mean of ``x`` over the people in the market."""
+        return float(self._markets(x)[..., :self.in_market].mean(axis=-1, dtype=np.float64))
+
+    def _mean_over(self, x: np.ndarray, mask: np.ndarray) -> float:
+        return metrics.mean_over(x, mask)
+
+    def _nps(self, satisfaction: np.ndarray, active: np.ndarray) -> float:
+        return metrics.nps(satisfaction, active)
 
     # -- helpers ----------------------------------------------------------------------------
     def _promotion_timing(self, years: np.ndarray, buying: np.ndarray,
@@ -1004,16 +1062,16 @@ class CRMModel(mesa.Model):
         """The people's state in the step's row: counts by status, mean satisfaction,
         sentiment and commitment, NPS."""
         pop = self.population
-        counts = pop.counts()
         active = pop.status == ACTIVE
         return dict(
-            n_prospect=int(counts[PROSPECT]), n_active=int(counts[ACTIVE]),
-            n_lapsed=int(counts[LAPSED]), n_terminated=int(counts[TERMINATED]),
-            n_outside=int(counts[OUTSIDE]),
-            satisfaction_mean=metrics.mean_over(pop.satisfaction, active),
-            sentiment_mean=float(pop.sentiment[:self.in_market].mean(dtype=np.float64)),
-            commitment_mean=metrics.mean_over(pop.commitment, active),
-            nps=metrics.nps(pop.satisfaction, active),
+            n_prospect=self._count(pop.status == PROSPECT), n_active=self._count(active),
+            n_lapsed=self._count(pop.status == LAPSED),
+            n_terminated=self._count(pop.status == TERMINATED),
+            n_outside=self._count(pop.status == OUTSIDE),
+            satisfaction_mean=self._mean_over(pop.satisfaction, active),
+            sentiment_mean=self._market_mean(pop.sentiment),
+            commitment_mean=self._mean_over(pop.commitment, active),
+            nps=self._nps(pop.satisfaction, active),
         )
 
     def _finish_row(self, row: dict, state: dict[str, float] | None = None) -> None:

@@ -113,12 +113,12 @@ def stochastic_round(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     return base.astype(np.int32)
 
 
-def viral(neg_told: np.ndarray, viral_prob: float, u: np.ndarray) -> int:
-    """How many people's bad stories go viral this step: each story told does with
+def viral(neg_told: np.ndarray, viral_prob: float, u: np.ndarray) -> np.ndarray:
+    """Whose bad stories go viral this step (their indices): each story told does with
     ``viral_prob`` (at most one incident per person and step)."""
     idx = np.flatnonzero(neg_told)
     p_any = -np.expm1(neg_told[idx] * np.log1p(-min(viral_prob, 1.0 - 1e-12)))
-    return int(np.count_nonzero(u[idx] < p_any))
+    return idx[u[idx] < p_any]
 
 
 def sentiment_update(
