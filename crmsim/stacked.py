@@ -24,6 +24,8 @@ the event log, and the complete network, whose sums run over the whole market.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import fields
 
 import numpy as np
@@ -106,6 +108,7 @@ class StackedModel(CRMModel):
         self._in_market = first.in_market
         self.steps = 0
         self.running = True
+        self._get = operator.attrgetter(*self._fields)
         self._views: dict[str, tuple] = {}
         self._scatter()
 
@@ -150,9 +153,10 @@ class StackedModel(CRMModel):
     def _finish_row(self, row: dict, state: dict | None = None) -> None:
         """Each replicate's row: its numbers of the step, then its own ``_finish_row``."""
         row.update(state if state is not None else self._state_means())
-        columns = {key: np.broadcast_to(value, self.R).tolist() for key, value in row.items()}
-        for r, (m, own) in enumerate(zip(self.replicates, self._rows, strict=True)):
-            own.update({key: values[r] for key, values in columns.items()})
+        keys = list(row)
+        columns = [np.broadcast_to(value, self.R).tolist() for value in row.values()]
+        for m, own, values in zip(self.replicates, self._rows, zip(*columns, strict=True), strict=True):
+            own.update(zip(keys, values, strict=True))
             m._finish_row(own, {})     # its state is in the row already
 
     def _stop_at_horizon(self) -> None:
@@ -169,6 +173,7 @@ class StackedModel(CRMModel):
 
     def _scatter(self) -> None:
         """Point every replicate's arrays at its block of the stacked ones that are new."""
+        changed = False
         for whole, parts, name in self._holders():
             array = getattr(whole, name)
             if self._views.get(name, (None,))[0] is not array:
@@ -176,17 +181,24 @@ class StackedModel(CRMModel):
                 for part, view in zip(parts, views, strict=True):
                     setattr(part, name, view)
                 self._views[name] = (array, views)
+                changed = True
+        if changed:     # what each replicate's arrays are now, for _gather
+            self._mine = [self._arrays(m) for m in self.replicates]
+
+    def _arrays(self, m: CRMModel) -> tuple:
+        return (*self._get(m.population), m.firm.knowledge_sd)
 
     def _gather(self) -> None:
         """A replicate's phase may replace one of its arrays (a policy's lasting effects, the
         firm learning): the stacked array becomes a new one made of the blocks, so that an
         earlier view of the old array keeps what it held, as in a run on its own."""
-        for whole, parts, name in self._holders():
-            views = self._views[name][1]
-            arrays = [getattr(part, name) for part in parts]
-            if any(a is not v for a, v in zip(arrays, views, strict=True)):
-                setattr(whole, name, np.concatenate(arrays))
-        self._scatter()
+        now = [self._arrays(m) for m in self.replicates]
+        if any(map(operator.is_not, itertools.chain(*now), itertools.chain(*self._mine))):
+            for i, (whole, _, name) in enumerate(self._holders()):
+                arrays = [a[i] for a in now]
+                if any(map(operator.is_not, arrays, (a[i] for a in self._mine))):
+                    setattr(whole, name, np.concatenate(arrays))
+            self._scatter()
 
     # -- one number per replicate (CRMModel's hooks) ------------------------------------------
     @property
