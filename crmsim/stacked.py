@@ -24,6 +24,7 @@ the event log, and the complete network, whose sums run over the whole market.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import operator
 from dataclasses import fields
@@ -33,6 +34,7 @@ import scipy.sparse as sp
 
 from .actions import Actions
 from .config import CRMConfig
+from .errors import ConfigError
 from .firm import Firm
 from .model import CRMModel, ServiceDraws
 from .network import Network
@@ -47,13 +49,16 @@ def stackable(cfg: CRMConfig) -> bool:
 
 
 def _stack_layers(layers: list) -> sp.csr_array | None:
+    """One CSR matrix with ``layers`` on its diagonal, each block's entries in their order."""
     if layers[0] is None:
         return None
-    a = sp.block_diag(layers, format="csr")
-    out = sp.csr_array((a.data.astype(layers[0].dtype), a.indices.astype(np.int32),
-                        a.indptr.astype(np.int32)), shape=a.shape)
-    out.has_sorted_indices = True
-    return out
+    rows = np.cumsum([0] + [a.shape[0] for a in layers])
+    entries = np.cumsum([0] + [a.nnz for a in layers])
+    indptr = np.concatenate([a.indptr[:-1] + off for a, off in zip(layers, entries, strict=False)]
+                            + [entries[-1:]])
+    return sp.csr_array((np.concatenate([a.data for a in layers]),
+                         np.concatenate([a.indices + off for a, off in zip(layers, rows, strict=False)])
+                         .astype(np.int32), indptr.astype(np.int32)), shape=(rows[-1], rows[-1]))
 
 
 def stack_networks(nets: list[Network]) -> Network:
@@ -77,7 +82,9 @@ class _Firms:
         self.knowledge_sd = np.concatenate([f.knowledge_sd for f in firms])
         self.learning, self.floor = firms[0].learning, firms[0].floor
 
-    def __getattr__(self, name: str) -> np.ndarray:   # quality, training, reputation
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name not in ("quality", "training", "reputation"):
+            raise AttributeError(name)
         return np.array([getattr(f, name) for f in self.__dict__["firms"]])
 
 
@@ -88,6 +95,7 @@ class StackedModel(CRMModel):
     of runs on their own once ``finish`` is called after the last step."""
 
     def __init__(self, configs: list[CRMConfig]) -> None:   # no Mesa model of its own
+        _check(configs)
         self.replicates = reps = [CRMModel(c) for c in configs]
         first = reps[0]
         self.cfg, self.dt, self.noncontractual = first.cfg, first.dt, False
@@ -270,6 +278,18 @@ class StackedModel(CRMModel):
         detractors = self._count((satisfaction <= metrics.DETRACTOR_SAT) & active).tolist()
         return [100.0 * (p - d) / k if k else 0.0
                 for p, d, k in zip(promoters, detractors, n, strict=True)]
+
+
+def _check(configs: list[CRMConfig]) -> None:
+    allowed = ("one or more typed configs (validation.reseeded of one checked config) that "
+               "differ only in their seed, and that stackable() accepts")
+    if not configs or not all(isinstance(c, CRMConfig) for c in configs):
+        raise ConfigError("configs", configs, allowed)
+    if not stackable(configs[0]):
+        raise ConfigError("configs", "a config stackable() refuses", allowed)
+    first = dataclasses.replace(configs[0], seed=0)
+    if any(dataclasses.replace(c, seed=0) != first for c in configs[1:]):
+        raise ConfigError("configs", "configs that differ beyond their seed", allowed)
 
 
 def _merge(per_rep: list[Actions], n: int) -> Actions | None:

@@ -10,9 +10,11 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import crmsim
 from crmsim import replicates, stacked, validation
+from crmsim.errors import ConfigError
 from crmsim.model import CRMModel
 from crmsim.running import checked, run_checked, run_stacked
 
@@ -136,3 +138,23 @@ def test_replicates_step_together_up_to_a_number_of_people():
     assert replicates._groups((cfg, None, None), seeds) == [seeds[:size], seeds[size:]]
     big = typed(f"market.n_people={replicates.STACK_PEOPLE + 1}")
     assert replicates._groups((big, None, None), [1, 2]) == [[1], [2]]
+
+
+def test_configs_must_be_replicates_of_one_stackable_config():
+    cfg = typed()
+    with pytest.raises(ConfigError, match="differ only in their seed"):
+        stacked.StackedModel([cfg, validation.reseeded(typed("policy=idic"), 1)])
+    with pytest.raises(ConfigError, match="configs"):
+        stacked.StackedModel([])
+    with pytest.raises(ConfigError, match="stackable"):
+        stacked.StackedModel([typed("network=complete")])
+
+
+def test_stacked_network_is_block_diagonal():
+    nets = [alone(validation.reseeded(typed("network.weak_degree=2"), s)).network for s in (1, 2)]
+    both = stacked.stack_networks(nets)
+    for layer in ("strong", "weak"):
+        expected = sp.block_diag([getattr(net, layer) for net in nets], format="csr")
+        got = getattr(both, layer)
+        assert got.indices.dtype == np.int32 and (got != expected).nnz == 0
+    np.testing.assert_array_equal(both.degree, np.concatenate([n.degree for n in nets]))
