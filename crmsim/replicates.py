@@ -33,7 +33,6 @@ replicate in all, runs in this process without a pool.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import math
@@ -269,7 +268,8 @@ def _replicates(job: tuple, seeds: list[int]) -> list:
     """``reduce`` of each seed's run: stepped together when there are several."""
     typed, resolved, reduce = job
     configs = [validation.reseeded(typed, s) for s in seeds]
-    containers = [{**copy.deepcopy(resolved), "seed": s} for s in seeds]
+    data = pickle.dumps(resolved, protocol=pickle.HIGHEST_PROTOCOL)   # a copy each: ~5x a deepcopy's speed
+    containers = [{**pickle.loads(data), "seed": s} for s in seeds]
     if len(seeds) == 1:
         return [reduce(run_checked(configs[0], containers[0]))]
     return [reduce(result) for result in run_stacked(configs, containers)]
