@@ -11,6 +11,9 @@ sim.steps=52``, seeds 0-99), target <= 1 s on 2 cores. Measured in one process, 
   start-up (the forkserver importing crmsim, the workers) included;
 - ``runner, N workers, warm``: a second call on the same pool.
 
+A worker steps its seeds together as one array axis (``crmsim.stacked``). ``--grow [R ...]``
+measures instead how a replicate's CPU time falls as R of them step together in this process.
+
 Wall time, and CPU time of this process plus every process it started (the forkserver and the
 workers, read from ``/proc`` while they are alive: Linux only). On a shared machine the other
 processes' CPU time over the same interval (``others_cpu_s``: the machine's busy time from
@@ -127,6 +130,27 @@ def measure(people: int, steps: int, n: int, workers: int) -> list[dict]:
     return rows
 
 
+def grow(people: int, steps: int, counts: list[int]) -> list[dict]:
+    """How a replicate's cost falls as more step together: ``Replicates(workers=1)`` (in this
+    process, stacked up to ``STACK_PEOPLE`` people) on R seeds, for each R of ``counts``."""
+    import crmsim
+
+    cfg = crmsim.load_config([f"market.n_people={people}", f"sim.steps={steps}"])
+    crmsim.Replicates(workers=1).run(cfg, [max(counts) + 1])   # first-run costs not counted
+    rows = []
+    for n in counts:
+        started = time.process_time(), time.perf_counter()
+        crmsim.Replicates(workers=1).run(cfg, range(n))
+        cpu, wall = time.process_time() - started[0], time.perf_counter() - started[1]
+        rows.append({"case": f"stacked in this process, {n} replicates", "workers": 1,
+                     "replicates": n, "people": people, "steps": steps, "wall_s": round(wall, 3),
+                     "cpu_s": round(cpu, 3), "per_replicate_cpu_ms": round(1000 * cpu / n, 1),
+                     "load_avg_1min": round(os.getloadavg()[0], 2)})
+        print(f"{n:>5} replicates stepped together: {1000 * cpu / n:6.1f} ms CPU per replicate "
+              f"({cpu:.2f} s)", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.replicates", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,6 +158,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=52)
     parser.add_argument("--replicates", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--grow", type=int, nargs="*", metavar="R",
+                        help="instead: a replicate's CPU time when R of them step together in "
+                             "this process, for each R (no R: 1 2 5 10 25 50 100)")
     parser.add_argument("--out", type=Path, default=HERE / "replicates.csv",
                         help="rows are appended here (default benchmarks/replicates.csv)")
     args = parser.parse_args(argv)
@@ -145,10 +172,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     print(f"{args.replicates} replicates x {args.people:,} people x {args.steps} steps; "
           f"{info['cores']} cores; load {os.getloadavg()[0]:.2f}", flush=True)
-    rows = measure(args.people, args.steps, args.replicates, args.workers)
+    if args.grow is not None:
+        rows = grow(args.people, args.steps, args.grow or [1, 2, 5, 10, 25, 50, 100])
+    else:
+        rows = measure(args.people, args.steps, args.replicates, args.workers)
     for r in rows:
         r.update(run=stamp, code=code_version(), **{k: info[k] for k in ("cores", "cpu", "python",
                                                                          "numpy")})
+    if args.grow is not None:
+        write_csv(rows, args.out, COLUMNS)
+        print(f"rows appended to {args.out}")
+        return rows
     cold, warm = rows[-2], rows[-1]
     for r in (cold, warm):
         verdict = "met" if r["wall_s"] <= TARGET_S else "not met"
