@@ -239,7 +239,12 @@ def nps(satisfaction: np.ndarray, active: np.ndarray) -> float:
     # with a scattered mask is ~20x slower than these byte-wise passes at 10**6 people).
     promoters = np.count_nonzero((satisfaction >= PROMOTER_SAT) & active)
     detractors = np.count_nonzero((satisfaction <= DETRACTOR_SAT) & active)
-    return 100.0 * (promoters - detractors) / n
+    return net_promoter(promoters, detractors, n)
+
+
+def net_promoter(promoters: int, detractors: int, customers: int) -> float:
+    """NPS from the counts: % promoters - % detractors (0 without customers)."""
+    return 100.0 * (promoters - detractors) / customers if customers else 0.0
 
 
 def mean_over(x: np.ndarray, mask: np.ndarray) -> float:

@@ -893,9 +893,11 @@ class CRMModel(mesa.Model):
         return float(self._markets(x)[..., :self.in_market].mean(axis=-1, dtype=np.float64))
 
     def _mean_over(self, x: np.ndarray, mask: np.ndarray) -> float:
+        """The mean of ``x`` over the people ``mask`` holds (``metrics.mean_over``)."""
         return metrics.mean_over(x, mask)
 
     def _nps(self, satisfaction: np.ndarray, active: np.ndarray) -> float:
+        """The market's net promoter score (``metrics.nps``)."""
         return metrics.nps(satisfaction, active)
 
     # -- helpers ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from dataclasses import fields
 import numpy as np
 import scipy.sparse as sp
 
+from . import metrics
 from .actions import Actions
 from .config import CRMConfig
 from .errors import ConfigError
@@ -272,12 +273,10 @@ class StackedModel(CRMModel):
                 for lo, hi in zip(cut[:-1], cut[1:], strict=True)]
 
     def _nps(self, satisfaction: np.ndarray, active: np.ndarray) -> list[float]:
-        from . import metrics
-        n = self._count(active).tolist()
-        promoters = self._count((satisfaction >= metrics.PROMOTER_SAT) & active).tolist()
-        detractors = self._count((satisfaction <= metrics.DETRACTOR_SAT) & active).tolist()
-        return [100.0 * (p - d) / k if k else 0.0
-                for p, d, k in zip(promoters, detractors, n, strict=True)]
+        counts = [self._count(active).tolist(),
+                  self._count((satisfaction >= metrics.PROMOTER_SAT) & active).tolist(),
+                  self._count((satisfaction <= metrics.DETRACTOR_SAT) & active).tolist()]
+        return [metrics.net_promoter(p, d, n) for n, p, d in zip(*counts, strict=True)]
 
 
 def _check(configs: list[CRMConfig]) -> None:
