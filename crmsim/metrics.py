@@ -313,39 +313,52 @@ def npv_total_at_horizons(ts: pd.DataFrame, period_days: float) -> dict[str, flo
 
 
 def summarize(ts: pd.DataFrame, pop: Population, period_days: float) -> dict[str, float]:
-    steps = ts[ts["step"] > 0]
-    last = ts.iloc[-1]
-    churned = float(steps["churned"].sum())
-    equity_final = float(last["customer_equity"] * last["discount_factor"])
-    exposure_years = (float(steps["at_risk"].sum()) - churned / 2.0) * step_years(period_days)
+    # The steps' columns as numpy arrays: the same sums as pandas' (pairwise, NaN as 0) without
+    # filtering the frame, ~2x faster.
+    later = ts["step"].to_numpy() > 0
+    steps = {name: ts[name].to_numpy()[later] for name in _SUMMED}
+    total = {name: np.nansum(values) for name, values in steps.items()}
+
+    def last(name: str):
+        return ts[name].to_numpy()[-1]
+
+    churned = float(total["churned"])
+    equity_final = float(last("customer_equity") * last("discount_factor"))
+    exposure_years = (float(total["at_risk"]) - churned / 2.0) * step_years(period_days)
     ever = pop.ever_customer
     out = {
         "n_people": pop.n,
-        "steps": int(last["step"]),
-        "active_final": int(last["n_active"]),
-        "acquired_total": int(steps["acquired"].sum()),
-        "churned_total": int(steps["churned"].sum()),
-        "won_back_total": int(steps["won_back"].sum()),
-        "terminated_total": int(steps["terminated"].sum()),
-        "revenue_total": float(steps["revenue"].sum()),
-        "cost_total": float(steps["cost_total"].sum()),
-        "crm_spend_total": float(steps["crm_spend"].sum()),
-        "profit_total": float(steps["profit"].sum()),
-        "npv_profit": float(steps["profit_discounted"].sum()),
+        "steps": int(last("step")),
+        "active_final": int(last("n_active")),
+        "acquired_total": int(total["acquired"]),
+        "churned_total": int(total["churned"]),
+        "won_back_total": int(total["won_back"]),
+        "terminated_total": int(total["terminated"]),
+        "revenue_total": float(total["revenue"]),
+        "cost_total": float(total["cost_total"]),
+        "crm_spend_total": float(total["crm_spend"]),
+        "profit_total": float(total["profit"]),
+        "npv_profit": float(total["profit_discounted"]),
         "customer_equity_final": equity_final,
-        "npv_total": float(steps["profit_discounted"].sum()) + equity_final,
+        "npv_total": float(total["profit_discounted"]) + equity_final,
         **npv_total_at_horizons(ts, period_days),
         "retention_rate_annual": math.exp(-churned / exposure_years) if exposure_years > 0 else 1.0,
         "clv_realised_mean": float(pop.margin_discounted[ever].mean()) if ever.any() else 0.0,
         "top20_revenue_share": top_share(pop.revenue[ever]),
-        "wom_positive_total": int(steps["wom_positive"].sum()),
-        "wom_negative_total": int(steps["wom_negative"].sum()),
-        "complaints_total": int(steps["complaints"].sum()),
-        "satisfaction_mean_final": float(last["satisfaction_mean"]),
-        "nps_final": float(last["nps"]),
-        **_writeup_measures(steps, pop, period_days),
+        "wom_positive_total": int(total["wom_positive"]),
+        "wom_negative_total": int(total["wom_negative"]),
+        "complaints_total": int(total["complaints"]),
+        "satisfaction_mean_final": float(last("satisfaction_mean")),
+        "nps_final": float(last("nps")),
+        **_writeup_measures(steps, total, pop, period_days),
     }
     return out
+
+
+# The time-series columns the summary reads over the steps.
+_SUMMED = ("step", "churned", "at_risk", "acquired", "won_back", "terminated", "revenue",
+           "cost_total", "crm_spend", "profit", "profit_discounted", "wom_positive",
+           "wom_negative", "complaints", "trapped", "n_active", "sales", "reputation")
 
 
 def _annual_churn(churned: float, at_risk: float, dt: float) -> float:
@@ -355,17 +368,19 @@ def _annual_churn(churned: float, at_risk: float, dt: float) -> float:
     return float(-math.expm1(-churned / exposure)) if exposure > 0 else 0.0
 
 
-def _writeup_measures(steps: pd.DataFrame, pop: Population, period_days: float) -> dict[str, float]:
+def _writeup_measures(steps: dict[str, np.ndarray], total: dict, pop: Population,
+                      period_days: float) -> dict[str, float]:
     dt = step_years(period_days)
-    first = steps[steps["step"] * dt <= 1.0 + dt / 2]
+    first = steps["step"] * dt <= 1.0 + dt / 2
     customers = max(int(np.count_nonzero(pop.ever_customer)), 1)
-    customer_years = float(steps["n_active"].sum()) * dt
+    customer_years = float(total["n_active"]) * dt
     return {
-        "churn_year1": _annual_churn(float(first["churned"].sum()), float(first["at_risk"].sum()), dt),
-        "trapped_total": int(steps["trapped"].sum()),
-        "reputation_final": float(steps["reputation"].iloc[-1]) if len(steps) else 0.0,
-        "profit_per_customer": float(steps["profit"].sum()) / customers,
-        "npv_per_customer": float(steps["profit_discounted"].sum()) / customers,
-        "spend_per_customer_year": (float(steps["sales"].sum()) / customer_years
+        "churn_year1": _annual_churn(float(np.nansum(steps["churned"][first])),
+                                     float(np.nansum(steps["at_risk"][first])), dt),
+        "trapped_total": int(total["trapped"]),
+        "reputation_final": float(steps["reputation"][-1]) if steps["step"].size else 0.0,
+        "profit_per_customer": float(total["profit"]) / customers,
+        "npv_per_customer": float(total["profit_discounted"]) / customers,
+        "spend_per_customer_year": (float(total["sales"]) / customer_years
                                     if customer_years > 0 else 0.0),
     }
