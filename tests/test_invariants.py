@@ -74,8 +74,9 @@ def test_model_is_a_mesa_model_with_a_datacollector(small):
 
 
 def test_row_collector_keeps_what_mesas_own_collect_keeps(small):
-    """The model's DataCollector stores each row value as it is; Mesa's own ``collect``
-    deep-copies each reporter's value. Both, fed the same steps, give the same table."""
+    """The model's DataCollector stores each row value as it is, and makes its table column
+    by column with numpy; Mesa's own deep-copies each reporter's value and makes the table
+    from the lists. Both, fed the same steps, give the same table, dtypes included."""
     import mesa
 
     model = CRMModel(small())
