@@ -1161,8 +1161,9 @@ class CRMModel(mesa.Model):
                                  c.market.purchase if self.noncontractual else None)
 
     def timeseries(self) -> pd.DataFrame:
-        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        df["step"] = df["step"].astype(int)
+        df = self.datacollector.get_model_vars_dataframe()   # RowCollector's: a RangeIndex
+        if df["step"].dtype != np.int64:   # whole numbers from the start (``_new_row``)
+            df["step"] = df["step"].astype(np.int64)
         return df
 
     def events_table(self) -> pd.DataFrame:
