@@ -20,7 +20,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from . import checks, validation
@@ -295,7 +295,6 @@ class JobSpec:
     def config(self) -> DictConfig:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
         from hydra.core.override_parser.overrides_parser import OverridesParser
-        from omegaconf import open_dict, read_write
 
         cfg = pickle.loads(self.base)
         with read_write(cfg):
@@ -355,7 +354,6 @@ class JobComposer:
         composition (each job sets the same keys, so one job's values cannot hide another's
         error); ``+key``, ``++key`` and ``~key`` on the job's own config."""
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-        from omegaconf import read_write
 
         parsed = self.parser.parse_overrides(list(overrides))
         values = [o for o in parsed if not self._composes(o)]
@@ -384,8 +382,6 @@ class JobComposer:
 
     def task_config(self, overrides: Sequence[str]) -> DictConfig:
         """The job's config as its task gets it: without the ``hydra`` node."""
-        from omegaconf import open_dict, read_write
-
         cfg = self(overrides)
         with read_write(cfg), open_dict(cfg):
             del cfg["hydra"]

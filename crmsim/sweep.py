@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -251,7 +252,6 @@ class Plan:
 
 def _compose_primary(overrides: list[str]) -> DictConfig:
     """The sweep's primary config, composed the way Hydra composes it for the sweeper."""
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
     with api._hydra_context():
@@ -269,8 +269,6 @@ def _expand_basic(primary: DictConfig, task: list[str]) -> tuple[list[list[str]]
 
     params = primary.hydra.sweeper.get("params") or {}
     lines = [f"{k}={v}" for k, v in params.items()] + task
-    from hydra.core.global_hydra import GlobalHydra
-
     try:
         with api._hydra_context():   # glob(*) lists a config group's options: it needs the loader
             parsed = ov.parser(GlobalHydra.instance().config_loader()).parse_overrides(lines)
@@ -339,8 +337,6 @@ def _check_jobs(jobs: list[list[str]], replicates: list[str], existing: list[boo
     seen_replicates: set[tuple[str, ...]] = set()
     bases = {}
     with api._hydra_context():
-        from hydra.core.global_hydra import GlobalHydra
-
         composer = JobComposer(GlobalHydra.instance().config_loader(), None, hydra_overrides)
         for composed, members in groups.items():
             # With the first job's values: a group option may need one (network=edgelist, a path).
@@ -695,7 +691,6 @@ class Progress:
 def launch(p: Plan, quiet: bool = False) -> int:
     """Run the planned sweep through Hydra's multirun; return Hydra's exit code (0 = ran)."""
     import hydra
-    from hydra.core.global_hydra import GlobalHydra
 
     write_manifest(p)
     register_plugins()
